@@ -1,0 +1,1 @@
+"""Cadence data: the Kaggle file layout, synthetic generation, preprocessing, augmentation, DataModule."""

@@ -1,0 +1,122 @@
+"""A torch Dataset of cadence files, and the cheap up-front file check that keeps errors out of workers."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import albumentations as A
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from seti.data.augment import CadenceAugment
+from seti.data.layout import CADENCE_SHAPE, CadenceDataError, cadence_path, load_cadence
+from seti.data.preprocess import Preprocessor
+
+
+def check_header(path: Path) -> str | None:
+    """Return why ``path`` is unusable judging by its .npy header and size alone, or None if it looks fine.
+
+    Reads a few hundred bytes, so a whole Kaggle split is checked in seconds in the main process.
+    NaN/inf needs the full read (``data.check=full``).
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return f"missing cadence file {path}"
+    try:
+        with path.open("rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+            offset = handle.tell()
+    except Exception as err:  # noqa: BLE001 - any header failure means "not a .npy file"
+        return f"{path} is not a valid .npy file (truncated or corrupt?): {err}"
+    if dtype.hasobject:
+        return f"{path} holds a pickled object array; refusing to unpickle an untrusted file"
+    if tuple(shape) != CADENCE_SHAPE:
+        return f"{path} has shape {tuple(shape)}, expected {CADENCE_SHAPE} (panels, time, frequency)"
+    if dtype.kind != "f":
+        return f"{path} has dtype {dtype}, expected float16"
+    expected = offset + int(np.prod(shape)) * dtype.itemsize
+    if size < expected:
+        return f"{path} is truncated: {size} bytes, expected {expected}"
+    return None
+
+
+def check_full(path: Path) -> str | None:
+    """Like :func:`check_header` but loads the array, so NaN/inf are found too."""
+    try:
+        load_cadence(path)
+    except CadenceDataError as err:
+        return str(err)
+    return None
+
+
+def find_bad_files(paths: list[Path], full: bool = False, workers: int | None = None) -> dict[int, str]:
+    """Check every file (threads: the work is I/O); return {position: reason} for the bad ones."""
+    check = check_full if full else check_header
+    workers = workers or min(8, (os.cpu_count() or 1) * 2)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        reasons = list(pool.map(check, paths, chunksize=256))
+    return {i: reason for i, reason in enumerate(reasons) if reason is not None}
+
+
+class CadenceDataset(Dataset):
+    """Cadences of one split: returns ``(image float32 (C, H, W), target float32, index)``.
+
+    ``targets`` is None for the unlabelled predict set (target -1). Cadence augmentation may change the
+    label (see :class:`seti.data.augment.CadenceAugment`); image augmentation never does.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        ids: list[str],
+        targets: list[int] | None,
+        preprocess: Preprocessor,
+        cadence_augment: CadenceAugment | None = None,
+        image_augment: A.Compose | None = None,
+    ) -> None:
+        if targets is not None and len(targets) != len(ids):
+            raise ValueError(f"{len(ids)} ids but {len(targets)} targets")
+        self.root = Path(root)
+        self.split = split
+        self.ids = list(ids)
+        self.targets = None if targets is None else np.asarray(targets, dtype=np.int64)
+        self.preprocess = preprocess
+        self.cadence_augment = cadence_augment
+        self.image_augment = image_augment
+        self._seeded_for: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def path(self, index: int) -> Path:
+        return cadence_path(self.root, self.split, self.ids[index])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        cadence = load_cadence(self.path(index))
+        target = -1 if self.targets is None else int(self.targets[index])
+        if self.cadence_augment is not None or self.image_augment is not None:
+            self._reseed_for_worker()
+        if self.cadence_augment is not None and target >= 0:
+            rng = np.random.default_rng([torch.initial_seed() % 2**63, index])
+            cadence, target = self.cadence_augment(cadence, target, rng)
+        image = self.preprocess(cadence)
+        if self.image_augment is not None:
+            image = self.image_augment(image=image)["image"]
+        tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))
+        return tensor, torch.tensor(float(target)), index
+
+    def _reseed_for_worker(self) -> None:
+        """Give albumentations a worker- and epoch-specific seed: forked workers otherwise share one."""
+        seed = torch.initial_seed()
+        if self._seeded_for != seed and self.image_augment is not None:
+            self.image_augment.set_random_seed(seed % 2**32)
+        self._seeded_for = seed

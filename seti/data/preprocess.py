@@ -1,0 +1,92 @@
+"""Turn a raw (6, 273, 256) cadence into the float32 (C, H, W) image a CNN sees.
+
+Steps, all from config: choose panels (ON only or all six), optionally remove each panel's per-channel
+background (the bandpass stripes that dominate real data) with robust scaling, lay the panels out as one
+tall image (``stack``) or as channels (``channels``), and resize to ``image_size``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from seti.data.layout import CADENCE_SHAPE, ON_PANELS
+
+PANEL_SETS = {"on": ON_PANELS, "all": (0, 1, 2, 3, 4, 5)}
+LAYOUTS = ("stack", "channels")
+BACKGROUNDS = ("none", "median")
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    """Config-driven cadence -> image transform (see module docstring)."""
+
+    panels: str = "all"
+    layout: str = "channels"
+    background: str = "median"
+    image_size: tuple[int, int] = (256, 256)
+    clip: tuple[float, float] | None = (-5.0, 20.0)
+
+    def __post_init__(self) -> None:
+        if self.panels not in PANEL_SETS:
+            raise ValueError(f"data.panels must be one of {sorted(PANEL_SETS)}, got {self.panels!r}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"data.layout must be one of {list(LAYOUTS)}, got {self.layout!r}")
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f"data.background must be one of {list(BACKGROUNDS)}, got {self.background!r}")
+        size = tuple(int(s) for s in self.image_size)
+        if len(size) != 2 or min(size) < 8:
+            raise ValueError(f"data.image_size must be [height, width] with both >= 8, got {list(self.image_size)}")
+        object.__setattr__(self, "image_size", size)
+        if self.clip is not None:
+            low, high = (float(c) for c in self.clip)
+            if not low < high:
+                raise ValueError(f"data.clip must be [low, high] with low < high, got {list(self.clip)}")
+            object.__setattr__(self, "clip", (low, high))
+
+    @property
+    def panel_indices(self) -> tuple[int, ...]:
+        return PANEL_SETS[self.panels]
+
+    @property
+    def in_chans(self) -> int:
+        """Channels of the output image: the model's ``in_chans`` follows from this, never set twice."""
+        return 1 if self.layout == "stack" else len(self.panel_indices)
+
+    def __call__(self, cadence: np.ndarray) -> np.ndarray:
+        """(6, 273, 256) float -> (H, W, C) float32, channels last for albumentations."""
+        if cadence.shape != CADENCE_SHAPE:
+            raise ValueError(f"expected a cadence of shape {CADENCE_SHAPE}, got {cadence.shape}")
+        panels = cadence[list(self.panel_indices)].astype(np.float32, copy=True)
+        if self.background == "median":
+            panels = remove_background(panels)
+        if self.clip is not None:
+            np.clip(panels, *self.clip, out=panels)
+        height, width = self.image_size
+        if self.layout == "stack":
+            image = panels.reshape(-1, panels.shape[-1])[:, :, None]  # (P*273, 256, 1)
+        else:
+            image = np.ascontiguousarray(panels.transpose(1, 2, 0))  # (273, 256, P)
+        if image.shape[:2] != (height, width):
+            shrinking = height * width < image.shape[0] * image.shape[1]
+            interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+            # cv2 resizes at most 4 channels at once with INTER_AREA: go channel by channel.
+            image = np.stack(
+                [cv2.resize(image[:, :, c], (width, height), interpolation=interpolation) for c in range(image.shape[2])],
+                axis=2,
+            )
+        return image
+
+
+def remove_background(panels: np.ndarray) -> np.ndarray:
+    """Per panel: subtract each channel's median over time, divide by the panel's robust std (MAD).
+
+    Real backgrounds carry strong per-channel stripes (bandpass, persistent interference); a drifting
+    needle crosses many channels, so removing each channel's time-median takes away the stripes and keeps
+    the needle. MAD scaling keeps a bright needle from shrinking everything else.
+    """
+    centred = panels - np.median(panels, axis=1, keepdims=True)
+    mad = np.median(np.abs(centred), axis=(1, 2), keepdims=True)
+    return centred / (1.4826 * mad + 1e-6)

@@ -1,0 +1,1 @@
+"""Inference: batched probabilities from a trained classifier, outside the Trainer."""

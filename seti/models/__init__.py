@@ -1,0 +1,1 @@
+"""Models: timm EfficientNet backbones in a LightningModule, and their training schedule."""
