@@ -83,7 +83,7 @@ def read_id_table(csv_path: str | Path, *, require_binary_target: bool) -> pd.Da
         if bad.any():
             first = int(np.flatnonzero(bad.to_numpy())[0])
             raise CadenceDataError(
-                f"{csv_path} line {first + 2}: target {table['target'].iloc[first]!r} for id "
+                f"{csv_path} line {first + 2}: target '{table['target'].iloc[first]}' for id "
                 f"{table['id'].iloc[first]} is not 0 or 1 ({int(bad.sum())} bad row(s) in all)"
             )
         table["target"] = target.astype(np.int64)
@@ -99,10 +99,14 @@ def load_cadence(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise CadenceDataError(f"missing cadence file {path}: check data.root and that the download is complete")
+    with path.open("rb") as handle:
+        magic = handle.read(6)
+    if magic != b"\x93NUMPY":
+        raise CadenceDataError(f"{path} is not a valid .npy file (no NumPy header: corrupt, or another format)")
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as err:
-        if "allow_pickle" in str(err) or "pickle" in str(err).lower():
+        if "pickle" in str(err).lower():
             raise CadenceDataError(
                 f"{path} holds a pickled object array; refusing to unpickle an untrusted file. "
                 "Re-save it with np.save(path, float16_array)"
