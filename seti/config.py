@@ -7,10 +7,25 @@ from omegaconf import DictConfig, OmegaConf
 from seti.training.devices import gpu_count
 
 
+def job_dirname(overrides: str, default: str = "default") -> str:
+    """A sweep job's directory name from its overrides: stable across re-runs, one path component.
+
+    Slashes (from paths in overrides) become '~'; very long names keep a readable head plus a hash.
+    """
+    if not overrides:
+        return default
+    name = str(overrides).replace("/", "~")
+    if len(name) > 180:
+        import hashlib
+
+        name = f"{name[:160]}~{hashlib.sha1(name.encode()).hexdigest()[:12]}"
+    return name
+
+
 def register_resolvers() -> None:
     """Idempotent: train.py and tests call it before Hydra composes."""
-    if not OmegaConf.has_resolver("seti.nonempty"):
-        OmegaConf.register_new_resolver("seti.nonempty", lambda value, default: value if value else default)
+    if not OmegaConf.has_resolver("seti.job_dirname"):
+        OmegaConf.register_new_resolver("seti.job_dirname", job_dirname)
     if not OmegaConf.has_resolver("seti.gpu_count"):
         OmegaConf.register_new_resolver("seti.gpu_count", lambda: max(1, gpu_count()))
 

@@ -13,7 +13,7 @@ import sys
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import open_dict
+from omegaconf import open_dict, read_write
 
 DDP_ENV_VARS = ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "GROUP_RANK", "LOCAL_WORLD_SIZE")
 
@@ -28,7 +28,7 @@ def prepare_ddp_relaunch() -> None:
         return
     hc = HydraConfig.get()
     sys.argv = [sys.argv[0], *hc.overrides.task]
-    with open_dict(hc):
+    with read_write(hc), open_dict(hc):
         hc.run.dir = hc.runtime.output_dir
 
 

@@ -1,0 +1,11 @@
+"""Compare the runs of one or more sweeps and write SWEEP_DIR/report/ (Markdown + HTML + CSV + PNG).
+
+    python scripts/compare.py logs/multirun/2024-06-01_12-00-00 [MORE_SWEEP_DIRS] [--out DIR] [--n-boot N] [--seed S] [--wandb]
+
+All logic lives in seti.report.compare so it is importable and tested.
+"""
+
+from seti.report.compare import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

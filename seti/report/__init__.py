@@ -1,0 +1,19 @@
+"""Compare sweep runs: paired AUROC statistics, run collection and the Markdown/HTML report."""
+
+from seti.report.compare import Report, ReportError, build_report, compare_sweeps
+from seti.report.stats import (
+    auc_score,
+    bootstrap_aucs,
+    delong_contrast_test,
+    delong_covariance,
+    delong_paired_test,
+    delong_roc_variance,
+    paired_bootstrap_auc_diff,
+)
+from seti.report.sweep import collect_runs, load_epoch_curve, load_predictions
+
+__all__ = [
+    "Report", "ReportError", "build_report", "compare_sweeps", "auc_score", "bootstrap_aucs",
+    "delong_contrast_test", "delong_covariance", "delong_paired_test", "delong_roc_variance",
+    "paired_bootstrap_auc_diff", "collect_runs", "load_epoch_curve", "load_predictions",
+]

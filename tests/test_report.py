@@ -1,0 +1,444 @@
+"""Tests for seti.report: DeLong / bootstrap statistics, run collection and the sweep report."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import types
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from seti.report import (
+    ReportError,
+    auc_score,
+    bootstrap_aucs,
+    build_report,
+    collect_runs,
+    compare_sweeps,
+    delong_contrast_test,
+    delong_covariance,
+    delong_paired_test,
+    delong_roc_variance,
+    paired_bootstrap_auc_diff,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ============================================================================ statistics
+def _naive_structural(y, scores_list):
+    """AUCs and DeLong covariance by the textbook definitions, O(m n) loops (DeLong et al. 1988)."""
+    y = np.asarray(y).astype(bool)
+    k = len(scores_list)
+    v10s, v01s, aucs = [], [], []
+    for s in scores_list:
+        s = np.asarray(s, dtype=float)
+        x, z = s[y], s[~y]
+        m, n = len(x), len(z)
+        psi = np.zeros((m, n))
+        for i in range(m):
+            for j in range(n):
+                psi[i, j] = 1.0 if x[i] > z[j] else (0.5 if x[i] == z[j] else 0.0)
+        v10s.append(psi.mean(axis=1))  # V10(X_i): placement of each positive among negatives
+        v01s.append(psi.mean(axis=0))  # V01(Y_j): placement of each negative among positives
+        aucs.append(psi.mean())
+    m, n = len(v10s[0]), len(v01s[0])
+    s10 = np.zeros((k, k))
+    s01 = np.zeros((k, k))
+    for a in range(k):
+        for b in range(k):
+            s10[a, b] = sum((v10s[a][i] - aucs[a]) * (v10s[b][i] - aucs[b]) for i in range(m)) / (m - 1)
+            s01[a, b] = sum((v01s[a][j] - aucs[a]) * (v01s[b][j] - aucs[b]) for j in range(n)) / (n - 1)
+    return np.array(aucs), s10 / m + s01 / n
+
+
+def test_delong_hand_worked_example():
+    # positives 0.9 0.8 0.4, negatives 0.7 0.4 0.2 0.1 (one tie). Worked by hand:
+    # V10 = [1, 1, 5/8], V01 = [2/3, 5/6, 1, 1], AUC = 7/8,
+    # S10 = 3/64, S01 = 11/432, var = S10/3 + S01/4 = 19/864.
+    y = [1, 1, 1, 0, 0, 0, 0]
+    s = [0.9, 0.8, 0.4, 0.7, 0.4, 0.2, 0.1]
+    auc, var = delong_roc_variance(y, s)
+    assert auc == pytest.approx(7 / 8, abs=1e-12)
+    assert var == pytest.approx(19 / 864, abs=1e-12)
+
+
+def test_delong_matches_naive_structural_components_and_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 90)
+    y[:2] = [0, 1]
+    a = np.round(y * 0.8 + rng.normal(size=90), 1)  # rounded: plenty of ties
+    b = np.round(y * 0.5 + 0.6 * a + rng.normal(size=90), 1)  # correlated with a
+    aucs, cov = delong_covariance(y, [a, b])
+    naive_aucs, naive_cov = _naive_structural(y, [a, b])
+    np.testing.assert_allclose(aucs, naive_aucs, atol=1e-12)
+    np.testing.assert_allclose(cov, naive_cov, atol=1e-12)
+    assert aucs[0] == pytest.approx(roc_auc_score(y, a), abs=1e-12)
+    assert auc_score(y, b) == pytest.approx(roc_auc_score(y, b), abs=1e-12)
+
+    auc_a, auc_b, diff, p = delong_paired_test(y, a, b)
+    z = (naive_aucs[0] - naive_aucs[1]) / math.sqrt(naive_cov[0, 0] + naive_cov[1, 1] - 2 * naive_cov[0, 1])
+    assert diff == pytest.approx(naive_aucs[0] - naive_aucs[1], abs=1e-12)
+    assert p == pytest.approx(2 * norm.sf(abs(z)), rel=1e-9)
+    assert (auc_a, auc_b) == pytest.approx(tuple(naive_aucs), abs=1e-12)
+
+
+def test_delong_identical_scores_and_clear_difference():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    a = y * 1.5 + rng.normal(size=400)
+    assert delong_paired_test(y, a, a)[2:] == (0.0, 1.0)
+    noise = rng.normal(size=400)
+    assert delong_paired_test(y, a, noise)[3] < 1e-6
+
+
+@pytest.mark.parametrize(
+    "y, s, match",
+    [
+        ([0, 1, 1], [0.1, 0.2], "lengths must match"),
+        ([1, 1, 1], [0.1, 0.2, 0.3], "both classes"),
+        ([0, 1, 2], [0.1, 0.2, 0.3], "only 0 and 1"),
+        ([0, 1, 0, 1], [0.1, np.nan, 0.3, 0.2], "NaN or infinite"),
+        ([0, 1, 0, 1], [0.1, np.inf, 0.3, 0.2], "NaN or infinite"),
+    ],
+)
+def test_stats_validate_inputs(y, s, match):
+    with pytest.raises(ValueError, match=match):
+        delong_roc_variance(y, s)
+    with pytest.raises(ValueError, match=match):
+        paired_bootstrap_auc_diff(y, s, s, n_boot=10)
+
+
+def test_bootstrap_deterministic_stratified_and_consistent_with_delong():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 600)
+    a = y * 1.0 + rng.normal(size=600)
+    b = y * 0.6 + rng.normal(size=600)
+    r1 = paired_bootstrap_auc_diff(y, a, b, n_boot=500, seed=7)
+    r2 = paired_bootstrap_auc_diff(y, a, b, n_boot=500, seed=7)
+    r3 = paired_bootstrap_auc_diff(y, a, b, n_boot=500, seed=8)
+    assert r1 == r2
+    assert r1[1:] != r3[1:]
+    assert r1[0] == pytest.approx(auc_score(y, a) - auc_score(y, b), abs=1e-12)
+    assert r1[1] < r1[0] < r1[2]
+    # bootstrap spread of one AUC agrees with the DeLong standard error (both estimate the same thing)
+    boots = bootstrap_aucs(y, [a], n_boot=2000, seed=0)[:, 0]
+    _, var = delong_roc_variance(y, a)
+    assert boots.std() == pytest.approx(math.sqrt(var), rel=0.15)
+    assert boots.mean() == pytest.approx(auc_score(y, a), abs=0.01)
+
+
+def test_bootstrap_resample_auc_is_exact():
+    # mirrors the draw order of bootstrap_aucs (positives then negatives, one row per resample)
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 120)
+    s = np.round(y + rng.normal(size=120), 1)
+    got = bootstrap_aucs(y, [s], n_boot=4, seed=11)[:, 0]
+    draw = np.random.default_rng(11)
+    pos, neg = s[y == 1], s[y == 0]
+    ip = draw.integers(0, len(pos), size=(4, len(pos)))
+    ineg = draw.integers(0, len(neg), size=(4, len(neg)))
+    for r in range(4):
+        yy = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+        assert got[r] == pytest.approx(auc_score(yy, np.r_[pos[ip[r]], neg[ineg[r]]]), abs=1e-12)
+
+
+# ============================================================================ fake sweep
+N_PER_FOLD = 400
+MU_NONE = 1.0
+MU_STRONG_B1 = 1.6  # strong clearly helps b1
+TRUE_DIFF_B1 = norm.cdf(MU_STRONG_B1 / math.sqrt(2)) - norm.cdf(MU_NONE / math.sqrt(2))  # binormal AUC
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _write_run(root: Path, name: str, *, model, aug, fold, seed=42, status="finished", error=None,
+               preds: pd.DataFrame | None = None, write_metrics=True, epochs=3):
+    run = root / name
+    (run / ".hydra").mkdir(parents=True)
+    cfg = {
+        "seed": seed,
+        "data": {"name": "synthetic", "fold": fold, "num_folds": 2, "image_size": [256, 256]},
+        "model": {"name": f"tf_efficientnet_{model}" if model.startswith("b") else model},
+        "aug": {"name": aug},
+        "trainer": {"max_epochs": epochs},
+    }
+    (run / ".hydra" / "config.yaml").write_text(json.dumps(cfg))  # JSON is valid YAML
+    (run / ".hydra" / "overrides.yaml").write_text(
+        json.dumps([f"model={model}", f"aug={aug}", f"data.fold={fold}", f"seed={seed}"])
+    )
+    best = math.nan
+    if preds is not None:
+        preds.to_csv(run / "val_predictions.csv", index=False)
+        best = auc_score(preds["target"], preds["pred"])
+        curve = np.linspace(best - 0.1, best, epochs)
+        rows = []
+        for e, v in enumerate(curve):
+            rows.append({"epoch": e, "step": 10 * e + 5, "train/loss": 0.5, "val/auroc": np.nan, "val/loss": np.nan})
+            rows.append({"epoch": e, "step": 10 * e + 9, "train/loss": np.nan, "val/auroc": v, "val/loss": 0.4})
+        (run / "csv").mkdir()
+        pd.DataFrame(rows).to_csv(run / "csv" / "metrics.csv", index=False)
+    if write_metrics:
+        metrics = {
+            "status": status, "error": error, "model": model, "aug": aug, "fold": fold, "num_folds": 2,
+            "seed": seed, "experiment": None, "data": "synthetic", "best_val_auroc": best,
+            "last_val_auroc": best, "epochs": epochs, "wall_time_s": 12.5, "train_samples_per_s": 100.0,
+            "peak_memory_mb": 512.0, "run_dir": str(run), "overrides": [f"model={model}", f"aug={aug}"],
+        }
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    return best
+
+
+@pytest.fixture(scope="module")
+def fake_sweep(tmp_path_factory):
+    """2 models (b1, b3) x 2 augs (none, strong) x 2 folds, a dedoppler reference, a failed and a missing run.
+
+    Scores are binormal: score = mu * target + shared + own noise (shared per id, so runs on the
+    same ids are correlated as in real life). strong raises mu for b1; for b3 it changes nothing.
+    """
+    root = tmp_path_factory.mktemp("sweep")
+    rng = np.random.default_rng(2024)
+    ids = [f"{i:015x}" for i in range(2 * N_PER_FOLD)]
+    target = (rng.random(2 * N_PER_FOLD) < 0.3).astype(int)
+    shared = rng.normal(scale=math.sqrt(0.5), size=2 * N_PER_FOLD)
+    best = {}
+    for model in ("b1", "b3"):
+        for aug in ("none", "strong"):
+            mu = MU_STRONG_B1 if (model, aug) == ("b1", "strong") else MU_NONE
+            for fold in (0, 1):
+                sl = slice(fold * N_PER_FOLD, (fold + 1) * N_PER_FOLD)
+                own = rng.normal(scale=math.sqrt(0.5), size=N_PER_FOLD)
+                pred = _sigmoid(mu * target[sl] + shared[sl] + own)
+                df = pd.DataFrame({"id": ids[sl], "target": target[sl], "pred": pred})
+                best[(model, aug, fold)] = _write_run(
+                    root, f"model={model},aug={aug},data.fold={fold}", model=model, aug=aug, fold=fold, preds=df
+                )
+    for fold in (0, 1):
+        sl = slice(fold * N_PER_FOLD, (fold + 1) * N_PER_FOLD)
+        df = pd.DataFrame({"id": ids[sl], "target": target[sl], "pred": _sigmoid(0.5 * target[sl] + shared[sl])})
+        best[("dedoppler", "none", fold)] = _write_run(
+            root, f"model=dedoppler,data.fold={fold}", model="dedoppler", aug="none", fold=fold, preds=df, epochs=1
+        )
+    _write_run(root, "model=b1,aug=light,data.fold=0", model="b1", aug="light", fold=0, status="failed",
+               error="RuntimeError: CUDA out of memory")
+    _write_run(root, "nested/model=b3,aug=light,data.fold=1", model="b3", aug="light", fold=1, write_metrics=False)
+    (root / "nested" / "model=b3,aug=light,data.fold=1" / "train.log").write_text(
+        "epoch 0\nTraceback (most recent call last):\nValueError: bad cadence file 0000799a2b2c42d.npy\n"
+    )
+    rep = compare_sweeps(root, n_boot=400, seed=0)
+    return root, rep, best
+
+
+def test_collect_runs_lists_every_run(fake_sweep):
+    root, _, _ = fake_sweep
+    runs = collect_runs(root)
+    assert len(runs) == 12
+    assert (runs["status"] == "finished").sum() == 10
+    missing = runs[runs["status"] == "missing"].iloc[0]
+    assert (missing["model"], missing["aug"], missing["fold"], missing["seed"]) == ("b3", "light", 1, 42)
+    assert "no metrics.json" in missing["error"] and "bad cadence file" in missing["error"]
+    failed = runs[runs["status"] == "failed"].iloc[0]
+    assert failed["error"] == "RuntimeError: CUDA out of memory"
+    assert runs["duplicate_of"].isna().all()
+
+
+def test_report_files_and_table(fake_sweep):
+    root, rep, best = fake_sweep
+    out = root / "report"
+    assert rep.out_dir == out
+    for name in ("results.csv", "summary.csv", "comparisons.csv", "report.md", "report.html",
+                 "auroc_bars.png", "roc_curves.png", "val_auroc_epochs.png"):
+        assert (out / name).is_file(), name
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 12 and set(results["status"]) == {"finished", "failed", "missing"}
+
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(zip(summary["model"], summary["aug"])) == [
+        ("b1", "none"), ("b1", "strong"), ("b3", "none"), ("b3", "strong"), ("dedoppler", "none")
+    ]
+    for _, r in summary.iterrows():
+        vals = [best[(r["model"], r["aug"], f)] for f in (0, 1)]
+        assert r["mean_best_val_auroc"] == pytest.approx(np.mean(vals), abs=1e-9)
+        assert r["std_best_val_auroc"] == pytest.approx(np.std(vals, ddof=1), abs=1e-9)
+        assert r["n"] == 2
+    md = (out / "report.md").read_text()
+    v = [best[("b1", "strong", f)] for f in (0, 1)]
+    assert f"{np.mean(v):.4f} ± {np.std(v, ddof=1):.4f} (n=2)" in md
+    assert "dedoppler (reference)" in md
+    # settings section from the configs
+    settings = md.split("## Data and settings")[1]
+    assert "synthetic" in settings and "256x256" in settings and "| 1, 3 |" in settings  # max epochs
+    assert "<0.001" in md  # b1's DeLong p
+
+
+def test_verdicts_and_confidence_intervals(fake_sweep):
+    _, rep, _ = fake_sweep
+    comps = rep.comparisons.set_index("model")
+    assert list(rep.comparisons["model"]) == ["b1", "b3"]  # dedoppler has no augs to compare
+    b1, b3 = comps.loc["b1"], comps.loc["b3"]
+    assert b1["effect"] == "helps" and b1["verdict"].startswith("strong helps b1 by +0.")
+    assert b1["ci_lo"] <= TRUE_DIFF_B1 <= b1["ci_hi"]
+    assert b1["p_delong"] < 0.01
+    assert b3["effect"] == "no detectable effect"
+    assert b3["verdict"].startswith("no detectable effect of strong on b3: ")
+    assert b3["ci_lo"] <= 0.0 <= b3["ci_hi"] and b3["p_delong"] > 0.05
+    for c in (b1, b3):
+        assert c["n_ids"] == 2 * N_PER_FOLD and c["n_pairs"] == 2 and c["n_fold_pairs"] == 2
+        assert math.isfinite(c["fold_diff_mean"])
+        # the pooled diff is consistent with a direct computation on the concatenated predictions
+        assert c["auc_aug"] - c["auc_none"] == pytest.approx(c["diff"], abs=1e-12)
+    assert "strong helps b1 by" in (rep.out_dir / "report.md").read_text()
+
+
+def test_failed_and_missing_runs_are_listed(fake_sweep):
+    root, rep, _ = fake_sweep
+    for text in ((root / "report" / "report.md").read_text(), (root / "report" / "report.html").read_text()):
+        assert "CUDA out of memory" in text
+        assert "model=b3,aug=light,data.fold=1" in text
+        assert "no metrics.json" in text
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.srcs, self.hrefs, self.tags = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for k, v in attrs:
+            if k == "src":
+                self.srcs.append(v)
+            if k == "href":
+                self.hrefs.append(v)
+
+
+def test_html_is_self_contained(fake_sweep):
+    root, _, _ = fake_sweep
+    text = (root / "report" / "report.html").read_text()
+    assert "data:image/png;base64," in text
+    assert 'src="http' not in text and "<link" not in text and "<script" not in text
+    p = _Collector()
+    p.feed(text)
+    p.close()
+    assert len(p.srcs) == 3 and all(s.startswith("data:image/png;base64,") for s in p.srcs)
+    assert not [h for h in p.hrefs if not h.startswith("#")]
+    assert "table" in p.tags and "img" in p.tags
+
+
+def test_multi_seed_and_duplicates(tmp_path):
+    """Two seeds pool into one contrast; a re-run (duplicate) is used once and listed."""
+    rng = np.random.default_rng(9)
+    ids = [f"{i:015x}" for i in range(300)]
+    y = (rng.random(300) < 0.4).astype(int)
+    for seed in (1, 2):
+        for aug, mu in (("none", 1.0), ("light", 1.0)):
+            for fold in (0, 1):
+                sl = slice(fold * 150, (fold + 1) * 150)
+                df = pd.DataFrame({"id": ids[sl], "target": y[sl], "pred": _sigmoid(mu * y[sl] + rng.normal(size=150))})
+                _write_run(tmp_path, f"m=b0,a={aug},f={fold},s={seed}", model="b0", aug=aug, fold=fold, seed=seed, preds=df)
+    df = pd.DataFrame({"id": ids[:150], "target": y[:150], "pred": rng.random(150)})
+    _write_run(tmp_path / "rerun", "again", model="b0", aug="none", fold=0, seed=1, preds=df)
+    rep = compare_sweeps([tmp_path], n_boot=200)
+    assert rep.runs["duplicate_of"].notna().sum() == 1
+    c = rep.comparisons.iloc[0]
+    assert c["seeds"] == "1,2" and c["n_pairs"] == 4 and c["n_ids"] == 300
+    assert c["ci_lo"] <= c["diff"] <= c["ci_hi"]
+    assert "duplicate" in rep.markdown_path.read_text()
+
+
+def test_seeds_with_different_validation_ids(tmp_path):
+    """The fold split follows the seed: fold 0 of seed 1 and seed 2 hold different (overlapping) ids."""
+    rng = np.random.default_rng(4)
+    ids = np.array([f"{i:015x}" for i in range(400)])
+    y = (rng.random(400) < 0.4).astype(int)
+    for seed, sl in ((1, slice(0, 200)), (2, slice(100, 300))):
+        for aug, mu in (("none", 0.8), ("strong", 2.0)):
+            df = pd.DataFrame({"id": ids[sl], "target": y[sl], "pred": _sigmoid(mu * y[sl] + rng.normal(size=200))})
+            _write_run(tmp_path, f"a={aug},s={seed}", model="b2", aug=aug, fold=0, seed=seed, preds=df)
+    rep = compare_sweeps(tmp_path, n_boot=300)
+    c = rep.comparisons.iloc[0]
+    assert c["n_ids"] == 300 and c["seeds"] == "1,2"
+    assert "different ids" in c["note"]
+    per_seed = []
+    for seed, sl in ((1, slice(0, 200)), (2, slice(100, 300))):
+        a = pd.read_csv(tmp_path / f"a=strong,s={seed}" / "val_predictions.csv")
+        b = pd.read_csv(tmp_path / f"a=none,s={seed}" / "val_predictions.csv")
+        per_seed.append(auc_score(a["target"], a["pred"]) - auc_score(b["target"], b["pred"]))
+    assert c["diff"] == pytest.approx(np.mean(per_seed), abs=1e-12)
+    assert c["effect"] == "helps" and c["ci_lo"] > 0
+
+
+def test_masked_delong_and_bootstrap_agree():
+    rng = np.random.default_rng(2)
+    n = 800
+    y = rng.integers(0, 2, n)
+    a, b = y + rng.normal(size=n), 0.7 * y + rng.normal(size=n)
+    scores = [a, b, a + 0.3 * rng.normal(size=n), b + 0.3 * rng.normal(size=n)]
+    c = [0.5, -0.5, 0.5, -0.5]
+    # dropping the same id everywhere through the mask == DeLong on the subset
+    mask = np.ones((4, n), dtype=bool)
+    mask[:, 5] = False
+    keep = mask[0]
+    _, est, p = delong_contrast_test(y, scores, c, mask=mask)
+    _, est2, p2 = delong_contrast_test(y[keep], [s[keep] for s in scores], c)
+    assert (est, p) == pytest.approx((est2, p2), rel=1e-10)
+    # partially overlapping id sets: DeLong SE and bootstrap SD estimate the same spread
+    mask = np.ones((4, n), dtype=bool)
+    mask[[0, 1], n // 2 :] = False
+    mask[[2, 3], : n // 4] = False
+    _, est, p = delong_contrast_test(y, scores, c, mask=mask)
+    se = abs(est) / norm.isf(p / 2)
+    boots = bootstrap_aucs(y, scores, n_boot=2000, seed=0, mask=mask) @ np.array(c)
+    assert boots.std() == pytest.approx(se, rel=0.15)
+
+
+def test_wandb_logging_uses_active_run(fake_sweep, tmp_path, monkeypatch):
+    root, _, _ = fake_sweep
+    logged = {}
+    fake = types.ModuleType("wandb")
+    fake.run = types.SimpleNamespace(log=lambda payload: logged.update(payload))
+    fake.Table = lambda columns, data: ("table", columns, data)
+    fake.Image = lambda path, caption=None: ("image", path)
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    build_report(root, out_dir=tmp_path / "r", n_boot=50)
+    assert {"report/auroc_table", "report/comparisons", "report/auroc_bars", "report/roc_curves"} <= set(logged)
+    assert logged["report/auroc_table"][0] == "table"
+
+
+def test_no_runs_and_missing_dir_errors(tmp_path):
+    with pytest.raises(ReportError, match="no runs found"):
+        build_report(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        build_report(tmp_path / "nope")
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "compare.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+
+
+def test_cli(fake_sweep, tmp_path):
+    root, _, _ = fake_sweep
+    r = _cli(root, "--out", tmp_path / "cli", "--n-boot", "100", "--seed", "1")
+    assert r.returncode == 0, r.stderr
+    assert "strong helps b1 by" in r.stdout and "no detectable effect of strong on b3" in r.stdout
+    assert str(tmp_path / "cli" / "report.html") in r.stdout
+    assert (tmp_path / "cli" / "report.md").is_file()
+
+    r = _cli(tmp_path / "does-not-exist")
+    assert r.returncode == 2 and "does not exist" in r.stderr
+
+    (tmp_path / "empty").mkdir()
+    r = _cli(tmp_path / "empty")
+    assert r.returncode == 2 and "no runs found" in r.stderr
