@@ -111,7 +111,9 @@ def build_image_augment(transforms: list | None) -> A.Compose | None:
     built = []
     for index, spec in enumerate(transforms):
         try:
-            built.append(instantiate(spec))
+            transform = instantiate(spec)
+            A.Compose([transform], strict=True)  # rejects arguments the transform silently ignores
+            built.append(transform)
         except Exception as err:  # noqa: BLE001 - re-raised with the config position
             raise ValueError(f"aug.image[{index}] ({_target_of(spec)}) could not be built: {err}") from err
     return A.Compose(built, strict=True)
