@@ -1,0 +1,35 @@
+"""Score ROOT/test with trained checkpoints (a file, a run or a whole sweep) and write a Kaggle submission.
+
+    python predict.py ckpt=logs/multirun/<sweep> data.root=/data/seti output=submission.csv [tta=flip] [blend=rank] [oof=true]
+
+Preprocessing comes from each checkpoint, never from the command line. See conf/predict.yaml for every
+key and seti/inference/predict.py for the logic.
+"""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from seti.config import register_resolvers
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="predict")
+def main(cfg: DictConfig) -> None:
+    from seti.inference.predict import predict
+
+    summary = predict(cfg)
+    print(f"wrote {summary['output']} ({summary['num_ids']} rows, {len(summary['members'])} member(s))")
+
+
+if __name__ == "__main__":
+    from seti.inference.predict import PredictError, check_overrides
+
+    try:  # before Hydra composes: it would only say "key not in struct" for data.image_size=...
+        check_overrides(sys.argv[1:])
+    except PredictError as err:
+        print(f"predict.py: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    main()

@@ -1,0 +1,698 @@
+"""Kaggle submissions from trained checkpoints: the logic behind ``predict.py``.
+
+Every checkpoint carries its run's resolved config (``seti_config``), so the test set is preprocessed
+exactly as the model was trained; the command line cannot change that (a mismatch would silently ruin
+the scores). ``ckpt`` may name a checkpoint file, a run directory or a sweep directory; several
+checkpoints form an ensemble. Members that share a preprocessing config share one DataLoader and see
+each batch together (every cadence is read and preprocessed once per group, not once per model); their
+probabilities are blended by mean or by rank. ``oof=true`` adds each run's out-of-fold predictions on
+the labelled train set and their AUROC, the honest estimate of the ensemble's test score.
+
+Every input is checked (ids, test files, checkpoints, existing outputs) before any inference, and the
+outputs are written atomically at the very end, so a failure never leaves a half-written submission.
+
+torch, Lightning and timm are imported inside the functions that need them, so ``predict.py`` rejects a
+bad command line in a second instead of after loading them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from seti.data.layout import LABELS_CSV, SUBMISSION_CSV, CadenceDataError, cadence_path, read_id_table
+from seti.data.preprocess import Preprocessor
+from seti.training.artifacts import METRICS_JSON, VAL_PREDICTIONS_CSV, atomic_write_csv, read_metrics
+
+log = logging.getLogger(__name__)
+
+#: data.* keys that define the preprocessing: they come from the checkpoint, never from the command line.
+PREPROCESSING_KEYS = ("panels", "layout", "background", "image_size", "clip")
+TTAS = ("none", "flip")
+BLENDS = ("mean", "rank")
+CHECKPOINT_FILES = ("best", "last")
+PRECISIONS = {"auto": "auto", "32": "32-true", "32-true": "32-true", "bf16": "bf16-mixed", "bf16-mixed": "bf16-mixed",
+              "16": "16-mixed", "16-mixed": "16-mixed"}
+
+
+class PredictError(ValueError):
+    """A bad predict.py input (key, path, output): the message names it and says how to fix it."""
+
+
+class CheckpointError(PredictError):
+    """A checkpoint that cannot be used: missing, unreadable, not from train.py, or not fitting its model."""
+
+
+# ================================================================================= settings
+def check_overrides(overrides: Iterable[str]) -> None:
+    """Reject command-line overrides of ``data.*`` other than ``data.root`` (before Hydra composes).
+
+    Hydra alone would answer "key not in struct"; this says why the key is absent.
+    """
+    for item in overrides:
+        if item.startswith("-") or "=" not in item:
+            continue
+        key = item.split("=", 1)[0].lstrip("+~")
+        _check_data_key(key)
+
+
+def _check_data_key(key: str) -> None:
+    if key == "data" or (key.startswith("data.") and key != "data.root"):
+        name = key.split(".", 1)[1] if "." in key else ""
+        if name.split(".")[0] in PREPROCESSING_KEYS or key == "data":
+            raise PredictError(
+                f"{key} cannot be set: preprocessing comes from the checkpoint (its seti_config), so every "
+                "model sees the test set exactly as it saw its training data. predict.py takes only data.root; "
+                "to change the preprocessing, train with it"
+            )
+        raise PredictError(
+            f"{key} is not a predict.py key: only data.root is (preprocessing comes from the checkpoint; "
+            "batch_size and num_workers are top-level keys, e.g. batch_size=128)"
+        )
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """predict.py's validated settings (see conf/predict.yaml for each key)."""
+
+    ckpt: Path
+    root: Path
+    output: Path
+    checkpoint: str = "best"
+    overwrite: bool = False
+    tta: str = "none"
+    blend: str = "mean"
+    batch_size: int = 64
+    num_workers: int | str = "auto"
+    device: str = "auto"
+    precision: str = "auto"
+    oof: bool = False
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig | dict) -> "PredictSettings":
+        cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+        for key in (cfg.get("data") or {}):
+            _check_data_key(f"data.{key}")
+        missing = [k for k in ("ckpt", "data.root", "output") if OmegaConf.select(cfg, k, default=None) in (None, "", "???")]
+        if missing:
+            examples = {"ckpt": "ckpt=logs/multirun/<sweep>", "data.root": "data.root=/path/to/kaggle", "output": "output=submission.csv"}
+            raise PredictError("required key(s) not set: " + ", ".join(f"{k} (e.g. {examples[k]})" for k in missing))
+        get = lambda key, default: OmegaConf.select(cfg, key, default=default)  # noqa: E731
+        settings = cls(
+            ckpt=_path(get("ckpt", None)), root=_path(get("data.root", None)), output=_path(get("output", None)),
+            checkpoint=str(get("checkpoint", "best")), overwrite=bool(get("overwrite", False)), tta=str(get("tta", "none")),
+            blend=str(get("blend", "mean")), batch_size=int(get("batch_size", 64)), num_workers=get("num_workers", "auto"),
+            device=str(get("device", "auto")), precision=str(get("precision", "auto")), oof=bool(get("oof", False)),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.tta not in TTAS:
+            raise PredictError(f"tta must be one of {list(TTAS)}, got {self.tta!r}")
+        if self.blend not in BLENDS:
+            raise PredictError(f"blend must be one of {list(BLENDS)}, got {self.blend!r}")
+        if self.checkpoint not in CHECKPOINT_FILES:
+            raise PredictError(f"checkpoint must be one of {list(CHECKPOINT_FILES)}, got {self.checkpoint!r}")
+        if self.batch_size < 1:
+            raise PredictError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.num_workers != "auto" and (not str(self.num_workers).isdigit()):
+            raise PredictError(f"num_workers must be auto or an integer >= 0, got {self.num_workers!r}")
+        if str(self.precision) not in PRECISIONS:
+            raise PredictError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+
+    @property
+    def members_path(self) -> Path:
+        return self.output.with_name(f"{self.output.stem}.members.csv")
+
+    @property
+    def oof_path(self) -> Path:
+        return self.output.with_name(f"{self.output.stem}.oof.csv")
+
+
+def _path(value: Any) -> Path:
+    return Path(os.path.expanduser(str(value)))
+
+
+def resolve_device(device: str = "auto"):
+    """``auto``: the first GPU if one is visible, else the CPU."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise PredictError(f"device={device} but no GPU is visible; use device=auto or device=cpu")
+    return resolved
+
+
+def resolve_precision(precision: str, device) -> str:
+    """``auto``: bf16 autocast on a GPU that supports it (fp16 on older ones), fp32 on the CPU."""
+    import torch
+
+    precision = PRECISIONS[str(precision)]
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"
+
+
+def resolve_workers(num_workers: int | str, n_items: int, batch_size: int) -> int:
+    """``auto``: one worker per CPU up to 16, never more than there are batches, none for a single batch."""
+    if num_workers != "auto":
+        return int(num_workers)
+    batches = math.ceil(n_items / batch_size)
+    if batches <= 1:
+        return 0
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        cpus = os.cpu_count() or 1
+    return max(0, min(16, cpus, batches))
+
+
+# ================================================================================= checkpoints
+@dataclass(frozen=True)
+class MemberSpec:
+    """One ensemble member before loading: its column name, checkpoint file and run directory (if any)."""
+
+    name: str
+    ckpt_path: Path
+    run_dir: Path | None
+
+
+def find_checkpoints(path: str | Path, checkpoint: str = "best") -> list[MemberSpec]:
+    """A checkpoint file, a run directory (its ``checkpoints/<checkpoint>.ckpt``) or a sweep directory.
+
+    In a sweep directory every run below it (any depth, found by its metrics.json) that finished is a
+    member; failed, unfinished or checkpoint-less runs are logged and skipped. No finished run is an error.
+    """
+    path = _path(path)
+    if not path.exists():
+        raise CheckpointError(f"ckpt={path} does not exist: pass a checkpoint file, a run directory or a sweep directory")
+    if path.is_file():
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
+        if run_dir is None:
+            name = path.stem
+        else:
+            name = run_dir.name if path.stem == "best" else f"{run_dir.name}/{path.stem}"
+        return [MemberSpec(name, path, run_dir)]
+    if (path / METRICS_JSON).is_file() or (path / "checkpoints").is_dir():
+        metrics = read_metrics(path)
+        if metrics is not None and metrics.get("status") != "finished":
+            raise CheckpointError(
+                f"run {path} did not finish (status {metrics.get('status')!r}"
+                + (f": {metrics.get('error')}" if metrics.get("error") else "")
+                + "); pass one of its checkpoint files to use it anyway"
+            )
+        ckpt = path / "checkpoints" / f"{checkpoint}.ckpt"
+        if not ckpt.is_file():
+            raise CheckpointError(f"run {path} has no checkpoints/{checkpoint}.ckpt (a non-trainable model, or deleted?)")
+        return [MemberSpec(path.resolve().name, ckpt, path)]
+    run_dirs = sorted({p.parent for p in path.rglob(METRICS_JSON)})
+    if not run_dirs:
+        raise CheckpointError(f"{path} holds no run directories (no metrics.json below it): is it a sweep directory?")
+    members, skipped = [], []
+    for run_dir in run_dirs:
+        rel = run_dir.relative_to(path).as_posix()
+        metrics = read_metrics(run_dir) or {}
+        ckpt = run_dir / "checkpoints" / f"{checkpoint}.ckpt"
+        if metrics.get("status") != "finished":
+            error = f": {metrics['error']}" if metrics.get("error") else ""
+            skipped.append(f"{rel} (status {metrics.get('status')!r}{error})")
+        elif not ckpt.is_file():
+            skipped.append(f"{rel} (finished, but has no checkpoints/{checkpoint}.ckpt)")
+        else:
+            members.append(MemberSpec(rel, ckpt, run_dir))
+    for line in skipped:
+        log.warning("skipping run %s", line)
+    if not members:
+        raise CheckpointError(
+            f"no finished run with checkpoints/{checkpoint}.ckpt under {path}; {len(skipped)} run(s) skipped: "
+            + "; ".join(skipped[:5])
+        )
+    log.info("sweep %s: %d finished run(s), %d skipped", path, len(members), len(skipped))
+    return members
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load safely (``weights_only=True``: no pickled code runs) and check it is one of train.py's."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"checkpoint {path} cannot be loaded with weights_only=True (corrupt, or holding pickled objects "
+            f"other than weights): {_first_line(err)}"
+        ) from err
+    except Exception as err:  # noqa: BLE001 - torch raises RuntimeError/EOFError/OSError/... for a bad file
+        raise CheckpointError(f"checkpoint {path} is unreadable (corrupt or truncated?): {_first_line(err)}") from err
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
+        raise CheckpointError(f"{path} is not a Lightning checkpoint (no state_dict); pass a train.py checkpoint (.ckpt)")
+    if not isinstance(checkpoint.get("seti_config"), dict):
+        raise CheckpointError(
+            f"checkpoint {path} has no seti_config: it was not written by this project's train.py, so the "
+            "preprocessing it was trained with is unknown. Retrain with train.py"
+        )
+    hp = checkpoint.get("hyper_parameters")
+    if not isinstance(hp, dict) or "backbone" not in hp or "in_chans" not in hp:
+        raise CheckpointError(f"checkpoint {path} lacks hyper_parameters backbone/in_chans; it cannot be rebuilt")
+    return checkpoint
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:300]
+
+
+def preprocessor_from_config(config: dict, where: str | Path = "checkpoint") -> Preprocessor:
+    """The run's preprocessing, rebuilt from its resolved config's ``data`` section."""
+    data = config.get("data") or {}
+    missing = [k for k in PREPROCESSING_KEYS if k not in data]
+    if missing:
+        raise CheckpointError(f"{where}: seti_config.data lacks {missing}; cannot rebuild its preprocessing")
+    try:
+        return Preprocessor(
+            panels=data["panels"], layout=data["layout"], background=data["background"],
+            image_size=tuple(data["image_size"]), clip=None if data["clip"] is None else tuple(data["clip"]),
+        )
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{where}: its seti_config.data has an invalid preprocessing: {err}") from err
+
+
+def build_model(checkpoint: dict, path: str | Path):
+    """Rebuild the classifier from the checkpoint's hyperparameters and load its weights (strictly)."""
+    from seti.models.classifier import CadenceClassifier
+
+    hp = checkpoint["hyper_parameters"]
+    # The weights come from the checkpoint: never look for the run's pretrained file again.
+    backbone = {**dict(hp["backbone"]), "pretrained_path": None, "grad_checkpointing": False}
+    try:
+        model = CadenceClassifier(
+            backbone=backbone, in_chans=int(hp["in_chans"]), optimizer=None,
+            channels_last=bool(hp.get("channels_last", False)), name=hp.get("name"),
+        )
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"checkpoint {path}: cannot build its model {backbone.get('name')!r}: {err}") from err
+    load_weights(model, checkpoint["state_dict"], path)
+    return model.eval()
+
+
+def load_weights(model, state: dict, path: str | Path) -> None:
+    """``load_state_dict`` with an error that names the checkpoint and lists what differs."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if shapes:
+            parts.append(f"{len(shapes)} tensor(s) of another shape, e.g. " + "; ".join(shapes[:3]))
+        if missing:
+            parts.append(f"{len(missing)} tensor(s) missing from the checkpoint, e.g. {missing[:3]}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensor(s), e.g. {unexpected[:3]}")
+        hp = getattr(model, "hparams", {})
+        raise CheckpointError(
+            f"checkpoint {path} does not fit the model it describes (backbone {hp.get('backbone', {}).get('name')!r}, "
+            f"in_chans={hp.get('in_chans')}): " + "; ".join(parts)
+            + ". It holds weights of another model or input shape (another backbone, panels or layout)"
+        )
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint {path} does not fit its model: {_first_line(err)}") from err
+
+
+@dataclass
+class Member:
+    """A loaded ensemble member: the model in eval mode and the preprocessing it was trained with."""
+
+    spec: MemberSpec
+    preprocess: Preprocessor
+    model: Any
+    config: dict
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def load_member(spec: MemberSpec) -> Member:
+    checkpoint = load_checkpoint(spec.ckpt_path)
+    preprocess = preprocessor_from_config(checkpoint["seti_config"], spec.ckpt_path)
+    in_chans = int(checkpoint["hyper_parameters"]["in_chans"])
+    if preprocess.in_chans != in_chans:
+        raise CheckpointError(
+            f"checkpoint {spec.ckpt_path}: its preprocessing (panels={preprocess.panels}, layout={preprocess.layout}) "
+            f"gives {preprocess.in_chans} channel(s) but its model takes in_chans={in_chans}; the file was edited or mixed up"
+        )
+    model = build_model(checkpoint, spec.ckpt_path)
+    return Member(spec, preprocess, model, checkpoint["seti_config"])
+
+
+def load_members(specs: Sequence[MemberSpec]) -> list[Member]:
+    """Load every member before predicting anything, so one bad checkpoint fails the job up front."""
+    members = [load_member(spec) for spec in specs]
+    names = [m.name for m in members]
+    if len(set(names)) != len(names):  # e.g. two sweeps' runs of the same name: make columns unique
+        for i, member in enumerate(members):
+            member.spec = MemberSpec(f"{i}:{member.name}", member.spec.ckpt_path, member.spec.run_dir)
+    return members
+
+
+def group_by_preprocessing(members: Sequence[Member]) -> dict[Preprocessor, list[Member]]:
+    """Members with equal preprocessing share one Dataset; the others get their own."""
+    groups: dict[Preprocessor, list[Member]] = {}
+    for member in members:
+        groups.setdefault(member.preprocess, []).append(member)
+    return groups
+
+
+# ================================================================================= inference
+def _model_stack(models: Sequence[Any]):
+    """One module returning every member's logit, (B, N): a group's members score each batch together."""
+    import torch
+
+    class ModelStack(torch.nn.Module):
+        def __init__(self, members: Sequence[torch.nn.Module]) -> None:
+            super().__init__()
+            self.members = torch.nn.ModuleList(members)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.stack([m(x).reshape(x.shape[0]) for m in self.members], dim=1)
+
+    return ModelStack(models).eval()
+
+
+def check_files(root: Path, split: str, ids: Sequence[str]) -> None:
+    """Every cadence behind ``ids`` must exist and look sane, checked up front (headers only: fast)."""
+    from seti.data.dataset import find_bad_files
+
+    paths = [cadence_path(root, split, cadence_id) for cadence_id in ids]
+    bad = find_bad_files(paths)
+    if bad:
+        first = min(bad)
+        missing = sum(1 for reason in bad.values() if reason.startswith("missing"))
+        raise CadenceDataError(
+            f"{len(bad)} of {len(ids)} {split} cadence(s) under {root / split} are unusable ({missing} missing); "
+            f"first: id {ids[first]}: {bad[first]}. Check data.root and that the download is complete"
+        )
+
+
+def predict_ids(
+    members: Sequence[Member], root: Path, split: str, ids: Sequence[str], *, batch_size: int = 64,
+    num_workers: int | str = "auto", device=None, precision: str = "32-true", tta: str = "none",
+) -> pd.DataFrame:
+    """Probabilities of every member for ``ids`` (rows in ``ids`` order): ``id`` + one column per member."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from seti.data.dataset import CadenceDataset
+    from seti.inference.engine import predict_probabilities
+
+    device = torch.device(device or "cpu")
+    frame = pd.DataFrame({"id": list(ids)})
+    workers = resolve_workers(num_workers, len(ids), batch_size)
+    for preprocess, group in group_by_preprocessing(members).items():
+        dataset = CadenceDataset(root, split, list(ids), None, preprocess)
+        loader = DataLoader(
+            dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=device.type == "cuda",
+        )
+        started = time.perf_counter()
+        indices, probs = predict_probabilities(_model_stack([m.model for m in group]), loader, device, precision, tta)
+        seconds = time.perf_counter() - started
+        out = np.full((len(ids), len(group)), np.nan)
+        out[indices] = probs.reshape(len(indices), len(group))
+        if np.isnan(out).any():
+            raise RuntimeError(f"inference returned {int(np.isnan(out).any(axis=1).sum())} id(s) without a prediction")
+        for j, member in enumerate(group):
+            frame[member.name] = out[:, j]
+        log.info(
+            "%s: %d cadence(s) x %d model(s) (%s, %s) in %.1f s: %.1f cadences/s",
+            split, len(ids), len(group), _describe(preprocess), "tta=" + tta, seconds, len(ids) / max(seconds, 1e-9),
+        )
+    return frame[["id", *[m.name for m in members]]]
+
+
+def _describe(p: Preprocessor) -> str:
+    return f"panels={p.panels} layout={p.layout} background={p.background} size={list(p.image_size)}"
+
+
+def rank01(values: np.ndarray) -> np.ndarray:
+    """Ranks scaled to [0, 1] (ties share their mean rank): makes models of different calibration comparable."""
+    n = len(values)
+    if n <= 1:
+        return np.full(n, 0.5)
+    return (pd.Series(values).rank(method="average").to_numpy() - 1) / (n - 1)
+
+
+def blend(predictions: np.ndarray, method: str = "mean") -> np.ndarray:
+    """(ids, members) -> (ids,). One member is returned as is (its probabilities), whatever the method."""
+    predictions = np.asarray(predictions, dtype=float)
+    if predictions.ndim == 1:
+        return predictions
+    if predictions.shape[1] == 1:
+        return predictions[:, 0]
+    if method == "mean":
+        return predictions.mean(axis=1)
+    if method == "rank":
+        return np.column_stack([rank01(predictions[:, j]) for j in range(predictions.shape[1])]).mean(axis=1)
+    raise PredictError(f"blend must be one of {list(BLENDS)}, got {method!r}")
+
+
+# ================================================================================= out-of-fold
+def out_of_fold(
+    members: Sequence[Member], root: Path, labels: pd.DataFrame, *, tta: str = "none", blend_method: str = "mean",
+    reuse_val_predictions: bool | None = None, batch_size: int = 64, num_workers: int | str = "auto", device=None,
+    precision: str = "32-true",
+) -> dict:
+    """Each run's predictions on its own validation fold, averaged per id over runs that cover it.
+
+    Source: with ``tta=none`` a run's ``val_predictions.csv`` is reused as is (train.py wrote it from
+    the best checkpoint, with the same preprocessing, at the run's training precision); with ``tta=flip``,
+    or a checkpoint other than the run's best.ckpt, its ids are re-predicted from ``ROOT/train``.
+    ``reuse_val_predictions`` forces either. With ``blend_method=rank`` and several runs, each run's
+    predictions become ranks within its own fold before averaging, as for the test set.
+
+    Returns {"frame": id,target,pred in train_labels order, "auroc", "uncovered": ids no fold covers,
+    "per_run": [{name, n, auroc, source}]}.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    known = set(labels["id"])
+    runs: list[pd.Series] = []
+    per_run: list[dict] = []
+    for member in members:
+        spec = member.spec
+        if spec.run_dir is None:
+            raise PredictError(f"oof=true needs run directories, but {spec.ckpt_path} is not inside <run dir>/checkpoints/")
+        val_path = spec.run_dir / VAL_PREDICTIONS_CSV
+        if not val_path.is_file():
+            raise PredictError(f"oof=true: run {spec.run_dir} has no {VAL_PREDICTIONS_CSV} (its validation ids)")
+        val = pd.read_csv(val_path, dtype={"id": str})
+        if not {"id", "pred"} <= set(val.columns):
+            raise PredictError(f"{val_path} lacks id/pred columns; found {list(val.columns)}")
+        foreign = [i for i in val["id"] if i not in known]
+        if foreign:
+            raise PredictError(
+                f"oof=true: {len(foreign)} validation id(s) of run {spec.name} are not in {root / LABELS_CSV}, "
+                f"e.g. {foreign[0]}: was it trained on another data.root?"
+            )
+        is_best = spec.ckpt_path.resolve() == (spec.run_dir / "checkpoints" / "best.ckpt").resolve()
+        reuse = (tta == "none" and is_best) if reuse_val_predictions is None else bool(reuse_val_predictions)
+        if reuse:
+            preds = val["pred"].to_numpy(dtype=float)
+            source = VAL_PREDICTIONS_CSV
+        else:
+            ids = val["id"].tolist()
+            check_files(root, "train", ids)
+            preds = predict_ids(
+                [member], root, "train", ids, batch_size=batch_size, num_workers=num_workers, device=device,
+                precision=precision, tta=tta,
+            )[member.name].to_numpy()
+            source = f"re-predicted (tta={tta})"
+        targets = labels.set_index("id").loc[val["id"], "target"].to_numpy()
+        run_auroc = float(roc_auc_score(targets, preds)) if len(set(targets)) == 2 else float("nan")
+        per_run.append({"name": spec.name, "n": len(val), "auroc": run_auroc, "source": source})
+        log.info("oof: %s: %d id(s), AUROC %.4f (%s)", spec.name, len(val), run_auroc, source)
+        runs.append(pd.Series(preds, index=val["id"].to_numpy()))
+    if blend_method == "rank" and len(runs) > 1:
+        runs = [pd.Series(rank01(r.to_numpy()), index=r.index) for r in runs]
+    averaged = pd.concat(runs).groupby(level=0).mean()
+    frame = labels[labels["id"].isin(averaged.index)].copy()
+    frame["pred"] = averaged.loc[frame["id"]].to_numpy()
+    frame = frame.reset_index(drop=True)
+    uncovered = labels.loc[~labels["id"].isin(averaged.index), "id"].tolist()
+    auroc = float(roc_auc_score(frame["target"], frame["pred"])) if frame["target"].nunique() == 2 else float("nan")
+    return {"frame": frame[["id", "target", "pred"]], "auroc": auroc, "uncovered": uncovered, "per_run": per_run}
+
+
+# ================================================================================= the job
+def check_outputs(paths: Sequence[Path], overwrite: bool) -> None:
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise PredictError(f"output file(s) already exist: {', '.join(existing)}; pass overwrite=true to replace them")
+    for path in paths:
+        if path.is_dir():
+            raise PredictError(f"output {path} is a directory; name a .csv file")
+
+
+def predict(cfg: DictConfig | dict) -> dict:
+    """predict.py's job: check everything, score ROOT/test with every member, blend, write atomically.
+
+    Writes ``output`` (id,target in sample_submission.csv's order), ``<stem>.members.csv`` (id + one
+    probability column per member) and with ``oof=true`` ``<stem>.oof.csv`` (id,target,pred). Returns a
+    summary dict (paths, members, device, precision, speed, OOF AUROC).
+    """
+    settings = PredictSettings.from_config(cfg)
+    outputs = [settings.output, settings.members_path] + ([settings.oof_path] if settings.oof else [])
+    check_outputs(outputs, settings.overwrite)
+    root = settings.root
+    submission = read_id_table(root / SUBMISSION_CSV, require_binary_target=False)
+    ids = submission["id"].tolist()
+    check_files(root, "test", ids)
+    labels = read_id_table(root / LABELS_CSV, require_binary_target=True) if settings.oof else None
+    specs = find_checkpoints(settings.ckpt, settings.checkpoint)
+    members = load_members(specs)
+    device = resolve_device(settings.device)
+    precision = resolve_precision(settings.precision, device)
+    groups = group_by_preprocessing(members)
+    log.info(
+        "%d member(s) in %d preprocessing group(s) on %s (%s), tta=%s, blend=%s: %s",
+        len(members), len(groups), device, precision, settings.tta, settings.blend, [m.name for m in members],
+    )
+    started = time.perf_counter()
+    member_preds = predict_ids(
+        members, root, "test", ids, batch_size=settings.batch_size, num_workers=settings.num_workers, device=device,
+        precision=precision, tta=settings.tta,
+    )
+    seconds = time.perf_counter() - started
+    names = [m.name for m in members]
+    result = pd.DataFrame({"id": ids, "target": blend(member_preds[names].to_numpy(), settings.blend)})
+    summary: dict[str, Any] = {
+        "output": str(settings.output), "members_file": str(settings.members_path), "members": names,
+        "num_ids": len(ids), "groups": len(groups), "device": str(device), "precision": precision, "tta": settings.tta,
+        "blend": settings.blend if len(members) > 1 else "single", "test_seconds": seconds,
+        "test_cadences_per_s": len(ids) / max(seconds, 1e-9),
+    }
+    oof = None
+    if settings.oof:
+        oof = out_of_fold(
+            members, root, labels, tta=settings.tta, blend_method=settings.blend, batch_size=settings.batch_size,
+            num_workers=settings.num_workers, device=device, precision=precision,
+        )
+        n_cov, n_all = len(oof["frame"]), len(labels)
+        message = f"OOF AUROC {oof['auroc']:.4f} over {n_cov} of {n_all} train id(s) from {len(members)} run(s)"
+        if oof["uncovered"]:
+            message += f"; {len(oof['uncovered'])} id(s) not covered by any fold, e.g. {oof['uncovered'][:5]}"
+        print(message)
+        log.info(message)
+        summary.update(
+            oof_file=str(settings.oof_path), oof_auroc=oof["auroc"], oof_covered=n_cov, oof_uncovered=oof["uncovered"],
+            oof_per_run=oof["per_run"],
+        )
+    # Everything computed: write, the submission last so its presence means the job finished.
+    atomic_write_csv(settings.members_path, member_preds)
+    if oof is not None:
+        atomic_write_csv(settings.oof_path, oof["frame"])
+    atomic_write_csv(settings.output, result)
+    log.info(
+        "wrote %s (%d rows) and %s: %d member(s), %.1f test cadences/s",
+        settings.output, len(result), settings.members_path, len(members), summary["test_cadences_per_s"],
+    )
+    return summary
+
+
+# ================================================================================= speed
+def benchmark_predict(
+    ckpt_path: str | Path, root: str | Path, batch_size: int = 64, n_batches: int = 10, *,
+    num_workers: int | str = "auto", device: str = "auto", precision: str = "auto", tta: str = "none",
+    checkpoint: str = "best",
+) -> dict:
+    """Cadences/s of the predict loop (read + preprocess + transfer + forward) vs the bare forward pass.
+
+    Both run on the same ``batch_size * n_batches`` test cadences (the submission's ids, repeated if too
+    few) with the same members (the first preprocessing group of ``ckpt_path``), autocast and TTA; the
+    bare pass feeds batches preloaded on the device. ``ratio`` = predict / forward: near 1 means the
+    model is the bottleneck, well below 1 means data loading is (add workers, or CPUs).
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    from seti.data.dataset import CadenceDataset
+    from seti.inference.engine import autocast_for, predict_probabilities
+
+    root = _path(root)
+    setup_started = time.perf_counter()
+    members = load_members(find_checkpoints(ckpt_path, checkpoint))
+    preprocess, group = next(iter(group_by_preprocessing(members).items()))
+    submission = read_id_table(root / SUBMISSION_CSV, require_binary_target=False)
+    n = batch_size * n_batches
+    ids = [str(i) for i in np.resize(submission["id"].to_numpy(), n)]
+    check_files(root, "test", sorted(set(ids)))
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    workers = resolve_workers(num_workers, n, batch_size)
+    stack = _model_stack([m.model for m in group]).to(dev)
+    dataset = CadenceDataset(root, "test", ids, None, preprocess)
+    setup_s = time.perf_counter() - setup_started
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    def loader() -> DataLoader:
+        return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=dev.type == "cuda")
+
+    batches = [x.to(dev) for x, _, _ in loader()]  # preload (also warms the page cache for the predict pass)
+
+    @torch.no_grad()
+    def forward_all() -> None:
+        for x in batches:
+            with autocast_for(dev, prec):
+                p = torch.sigmoid(stack(x).float())
+                if tta == "flip":
+                    p = (p + torch.sigmoid(stack(torch.flip(x, dims=[-1])).float())) / 2
+        sync()
+
+    forward_all()  # warm-up: kernels, autotuning, allocator
+    started = time.perf_counter()
+    forward_all()
+    forward_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in loader():
+        pass
+    load_s = time.perf_counter() - started
+    started = time.perf_counter()
+    predict_probabilities(stack, loader(), dev, prec, tta)
+    sync()
+    predict_s = time.perf_counter() - started
+    result = {
+        "cadences": n, "batch_size": batch_size, "n_batches": n_batches, "members": len(group), "num_workers": workers,
+        "device": str(dev), "precision": prec, "tta": tta, "image": [preprocess.in_chans, *preprocess.image_size],
+        "setup_s": setup_s, "predict_s": predict_s, "forward_s": forward_s, "load_s": load_s,
+        "predict_cadences_per_s": n / predict_s, "forward_cadences_per_s": n / forward_s,
+        "load_cadences_per_s": n / load_s, "ratio": forward_s / predict_s,
+    }
+    log.info("benchmark: %s", result)
+    return result

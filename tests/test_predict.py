@@ -1,0 +1,315 @@
+"""Tests for predict.py / seti.inference.predict on the real Kaggle sample, with tiny models trained here.
+
+One 2-fold sweep of the tiny model is trained once for the module (two real runs: an ensemble, a K-fold
+for OOF, and a single run); the two slow CLI calls run concurrently, everything else calls the library.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from seti.data.layout import CadenceDataError, read_id_table
+from seti.inference.predict import (
+    CheckpointError,
+    PredictError,
+    PredictSettings,
+    benchmark_predict,
+    blend,
+    find_checkpoints,
+    load_member,
+    load_members,
+    out_of_fold,
+    predict,
+    rank01,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "kaggle-sample"
+
+pytestmark = pytest.mark.skipif(not (SAMPLE / "sample_submission.csv").is_file(), reason=f"no Kaggle sample at {SAMPLE}")
+
+
+def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    """A real 2-fold sweep of the tiny model on the sample (~6 labelled ids: 3 validation ids per fold)."""
+    sweep_dir = tmp_path_factory.mktemp("train") / "sweep"
+    proc = subprocess.Popen([
+        sys.executable, "train.py", "-m", "data=kaggle", f"data.root={SAMPLE}", "data.num_folds=2", "data.fold=0,1",
+        "model=tiny", "trainer.max_epochs=1", "data.batch_size=2", "data.num_workers=0", "data.image_size=[64,64]",
+        "logger=csv", f"hydra.sweep.dir={sweep_dir}",
+    ], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    import seti.models.classifier  # noqa: F401 - pay Lightning's import while the models train
+
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    return sweep_dir
+
+
+@pytest.fixture(scope="module")
+def runs(sweep) -> list[Path]:
+    """The sweep's run directories, ordered by fold."""
+    dirs = [p.parent for p in sweep.rglob("metrics.json")]
+    assert len(dirs) == 2
+    return sorted(dirs, key=lambda d: json.loads((d / "metrics.json").read_text())["fold"])
+
+
+class CliJobs:
+    """The two slow CLI calls, started together as soon as the models exist; the library tests run while
+    they do, and ``jobs[name]`` waits for one (the CLI tests come last in this file)."""
+
+    def __init__(self, jobs: dict[str, list[str]], out: Path) -> None:
+        self.out, self.results = out, {}
+        self.procs = {
+            name: subprocess.Popen(
+                [sys.executable, "predict.py", f"data.root={SAMPLE}", "num_workers=0", f"hydra.run.dir={out / name / 'log'}", *args],
+                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            for name, args in jobs.items()
+        }
+
+    def __getitem__(self, name: str) -> dict:
+        if name not in self.results:
+            proc = self.procs[name]
+            stdout, stderr = proc.communicate(timeout=600)
+            assert proc.returncode == 0, f"{name}: {stderr[-3000:]}"
+            self.results[name] = {"stdout": stdout, "dir": self.out / name}
+        return self.results[name]
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cli(request, tmp_path_factory):
+    """Train (once), then start the CLI calls: a checkpoint file, and the sweep with rank blend + OOF."""
+    if not (SAMPLE / "sample_submission.csv").is_file():
+        yield None
+        return
+    runs, sweep = request.getfixturevalue("runs"), request.getfixturevalue("sweep")
+    out = tmp_path_factory.mktemp("cli")
+    jobs = CliJobs({
+        # A sweep's run dirs are named by their overrides ('=', ',', '['): quote them for Hydra's grammar.
+        "file": [f"ckpt='{runs[0] / 'checkpoints' / 'best.ckpt'}'", f"output={out / 'file' / 'sub.csv'}"],
+        "sweep": [f"ckpt='{sweep}'", f"output={out / 'sweep' / 'sub.csv'}", "blend=rank", "oof=true"],
+    }, out)
+    yield jobs
+    jobs.stop()
+
+
+@pytest.fixture(scope="module")
+def root_copy(tmp_path_factory) -> Path:
+    """A private copy of the sample, for tests that break it."""
+    root = tmp_path_factory.mktemp("root") / "kaggle"
+    shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns("*_full.csv"))
+    return root
+
+
+def _cfg(ckpt, output, **overrides) -> dict:
+    return {"ckpt": str(ckpt), "data": {"root": str(overrides.pop("root", SAMPLE))}, "output": str(output), "num_workers": 0, **overrides}
+
+
+def _check_submission(path: Path) -> pd.DataFrame:
+    expected = pd.read_csv(SAMPLE / "sample_submission.csv", dtype={"id": str})
+    assert path.read_text().splitlines()[0] == "id,target"
+    frame = pd.read_csv(path, dtype={"id": str})
+    assert len(frame) == 2 and frame["id"].tolist() == expected["id"].tolist()
+    assert frame["target"].between(0, 1).all() and frame["target"].notna().all()
+    return frame
+
+
+@pytest.mark.parametrize("override", ["data.image_size=[32,32]", "data.panels=on", "+data=kaggle"])
+def test_cli_refuses_preprocessing_override(override, tmp_path):
+    proc = _run(["predict.py", "ckpt=x", f"data.root={SAMPLE}", f"output={tmp_path / 's.csv'}", override], timeout=120)
+    assert proc.returncode != 0
+    assert "preprocessing comes from the checkpoint" in proc.stderr
+    assert override.split("=")[0].lstrip("+") in proc.stderr
+    assert not (tmp_path / "s.csv").exists()
+
+
+# ================================================================================= library
+def test_run_dir_matches_checkpoint_file_and_flip_differs(runs, tmp_path):
+    predict(_cfg(runs[0] / "checkpoints" / "best.ckpt", tmp_path / "file.csv"))
+    from_file = _check_submission(tmp_path / "file.csv")
+    summary = predict(_cfg(runs[0], tmp_path / "run.csv"))
+    assert summary["members"] == [runs[0].name]
+    assert np.allclose(_check_submission(tmp_path / "run.csv")["target"], from_file["target"], atol=1e-6)
+    predict(_cfg(runs[0], tmp_path / "flip.csv", tta="flip"))
+    flipped = _check_submission(tmp_path / "flip.csv")
+    assert not np.allclose(flipped["target"], from_file["target"])
+
+
+def test_sweep_mean_blend(sweep, tmp_path):
+    summary = predict(_cfg(sweep, tmp_path / "mean.csv"))
+    assert len(summary["members"]) == 2 and summary["groups"] == 1
+    members = pd.read_csv(tmp_path / "mean.members.csv", dtype={"id": str})
+    assert np.allclose(_check_submission(tmp_path / "mean.csv")["target"], members.iloc[:, 1:].mean(axis=1))
+
+
+def test_oof_repredicted_equals_training_val_predictions(sweep):
+    """Re-predicting each fold from ROOT/train reproduces train.py's own validation predictions exactly."""
+    members = load_members(find_checkpoints(sweep))
+    labels = read_id_table(SAMPLE / "train_labels.csv", require_binary_target=True)
+    reused = out_of_fold(members, SAMPLE, labels, num_workers=0)
+    again = out_of_fold(members, SAMPLE, labels, num_workers=0, reuse_val_predictions=False)
+    assert [r["source"] for r in reused["per_run"]] == ["val_predictions.csv"] * 2
+    assert all(r["source"].startswith("re-predicted") for r in again["per_run"])
+    assert np.allclose(reused["frame"]["pred"], again["frame"]["pred"], atol=1e-5)
+    assert reused["uncovered"] == [] and 0 <= reused["auroc"] <= 1
+
+
+def test_oof_of_one_fold_reports_uncovered_ids(runs, tmp_path, capsys):
+    summary = predict(_cfg(runs[0], tmp_path / "one.csv", oof=True))
+    assert summary["oof_covered"] == 3 and len(summary["oof_uncovered"]) == 3
+    assert "not covered by any fold" in capsys.readouterr().out
+    assert len(pd.read_csv(tmp_path / "one.oof.csv")) == 3
+
+
+def test_failed_runs_are_skipped_and_none_finished_is_an_error(sweep, tmp_path, caplog):
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy)
+    failed = copy / "broken"
+    failed.mkdir()
+    (failed / "metrics.json").write_text(json.dumps({"status": "failed", "error": "RuntimeError: boom"}))
+    with caplog.at_level(logging.WARNING):
+        specs = find_checkpoints(copy)
+    assert len(specs) == 2 and "broken" in caplog.text and "boom" in caplog.text
+    only_failed = tmp_path / "only_failed"
+    shutil.copytree(failed, only_failed / "broken")
+    with pytest.raises(CheckpointError, match="no finished run"):
+        find_checkpoints(only_failed)
+    with pytest.raises(CheckpointError, match="did not finish"):
+        find_checkpoints(failed)
+
+
+# ================================================================================= bad input
+def test_missing_test_file_and_submission(runs, root_copy, tmp_path):
+    test_ids = pd.read_csv(root_copy / "sample_submission.csv", dtype={"id": str})["id"].tolist()
+    victim = root_copy / "test" / test_ids[1][0] / f"{test_ids[1]}.npy"
+    victim.rename(victim.with_suffix(".bak"))
+    try:
+        with pytest.raises(CadenceDataError, match=rf"1 of 2 test .*{test_ids[1]}"):
+            predict(_cfg(runs[0], tmp_path / "s.csv", root=root_copy))
+    finally:
+        victim.with_suffix(".bak").rename(victim)
+    (root_copy / "sample_submission.csv").rename(root_copy / "moved.csv")
+    try:
+        with pytest.raises(CadenceDataError, match="missing .*sample_submission.csv"):
+            predict(_cfg(runs[0], tmp_path / "s.csv", root=root_copy))
+    finally:
+        (root_copy / "moved.csv").rename(root_copy / "sample_submission.csv")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_corrupt_and_missing_checkpoints(runs, tmp_path):
+    good = (runs[0] / "checkpoints" / "best.ckpt").read_bytes()
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(good[: len(good) // 2])
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"not a checkpoint at all" * 10)
+    for path in (truncated, garbage):
+        with pytest.raises(CheckpointError, match=rf"{path.name}.*(corrupt|unreadable)"):
+            predict(_cfg(path, tmp_path / "s.csv"))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        predict(_cfg(tmp_path / "nowhere", tmp_path / "s.csv"))
+    assert not (tmp_path / "s.csv").exists()
+
+
+def _edited_checkpoint(source: Path, target: Path, edit) -> Path:
+    checkpoint = torch.load(source, map_location="cpu", weights_only=True)
+    edit(checkpoint)
+    torch.save(checkpoint, target)
+    return target
+
+
+def test_checkpoint_without_seti_config(runs, tmp_path):
+    path = _edited_checkpoint(runs[0] / "checkpoints" / "best.ckpt", tmp_path / "plain.ckpt", lambda c: c.pop("seti_config"))
+    with pytest.raises(CheckpointError, match=r"plain.ckpt has no seti_config"):
+        predict(_cfg(path, tmp_path / "s.csv"))
+
+
+def test_state_dict_of_another_input_shape(runs, tmp_path):
+    """A 6-channel model's weights described as a 3-channel (ON panels) model: named shape mismatch."""
+    def to_three_channels(checkpoint):
+        checkpoint["hyper_parameters"]["in_chans"] = 3
+        checkpoint["seti_config"]["data"]["panels"] = "on"
+
+    path = _edited_checkpoint(runs[0] / "checkpoints" / "best.ckpt", tmp_path / "other.ckpt", to_three_channels)
+    with pytest.raises(CheckpointError, match=r"other.ckpt does not fit .*conv_stem.weight: checkpoint \(\d+, 6, 3, 3\) vs model \(\d+, 3, 3, 3\)"):
+        load_member(find_checkpoints(path)[0])
+    inconsistent = _edited_checkpoint(
+        runs[0] / "checkpoints" / "best.ckpt", tmp_path / "mixed.ckpt", lambda c: c["seti_config"]["data"].update(panels="on")
+    )
+    with pytest.raises(CheckpointError, match=r"mixed.ckpt.*gives 3 channel\(s\) but its model takes in_chans=6"):
+        load_member(find_checkpoints(inconsistent)[0])
+
+
+def test_existing_output_needs_overwrite(runs, tmp_path):
+    output = tmp_path / "sub.csv"
+    output.write_text("keep me\n")
+    with pytest.raises(PredictError, match="already exist.*overwrite=true"):
+        predict(_cfg(runs[0], output))
+    assert output.read_text() == "keep me\n"
+    predict(_cfg(runs[0], output, overwrite=True))
+    _check_submission(output)
+
+
+def test_settings_refuse_preprocessing_keys():
+    with pytest.raises(PredictError, match="data.image_size.*preprocessing comes from the checkpoint"):
+        PredictSettings.from_config(_cfg("x", "y.csv") | {"data": {"root": "r", "image_size": [8, 8]}})
+    with pytest.raises(PredictError, match="tta must be"):
+        PredictSettings.from_config(_cfg("x", "y.csv", tta="rotate"))
+
+
+# ================================================================================= helpers, speed
+def test_rank_blend_and_single_member():
+    assert np.allclose(rank01(np.array([0.9, 0.1, 0.5, 0.5])), [1.0, 0.0, 0.5, 0.5])
+    preds = np.array([[0.2, 0.9], [0.4, 0.1], [0.9, 0.5]])
+    assert np.allclose(blend(preds, "mean"), [0.55, 0.25, 0.7])
+    assert np.allclose(blend(preds, "rank"), [0.5, 0.25, 0.75])
+    assert np.allclose(blend(preds[:, :1], "rank"), preds[:, 0])  # one member keeps its probabilities
+
+
+def test_benchmark_predict(runs):
+    result = benchmark_predict(runs[0], SAMPLE, batch_size=2, n_batches=2, num_workers=0)
+    assert result["cadences"] == 4 and result["device"] in ("cpu", "cuda")
+    assert result["predict_cadences_per_s"] > 0 and result["forward_cadences_per_s"] > 0 and result["ratio"] > 0
+
+
+# ================================================================================= CLI (last: they wait for the jobs)
+def test_cli_checkpoint_file(cli):
+    sub = _check_submission(cli["file"]["dir"] / "sub.csv")
+    members = pd.read_csv(cli["file"]["dir"] / "sub.members.csv", dtype={"id": str})
+    assert members.shape[1] == 2 and np.allclose(members.iloc[:, 1], sub["target"])
+    assert "wrote" in cli["file"]["stdout"]
+    assert (cli["file"]["dir"] / "log" / "predict.log").is_file()
+
+
+def test_cli_sweep_rank_blend_and_oof(cli, runs):
+    directory = cli["sweep"]["dir"]
+    sub = _check_submission(directory / "sub.csv")
+    members = pd.read_csv(directory / "sub.members.csv", dtype={"id": str})
+    assert members.columns[0] == "id" and members.shape[1] == 3  # two members, named by run dir
+    assert set(members.columns[1:]) == {r.name for r in runs}
+    assert np.allclose(sub["target"], blend(members.iloc[:, 1:].to_numpy(), "rank"))
+    oof = pd.read_csv(directory / "sub.oof.csv", dtype={"id": str})
+    labels = read_id_table(SAMPLE / "train_labels.csv", require_binary_target=True)
+    assert list(oof.columns) == ["id", "target", "pred"]
+    assert sorted(oof["id"]) == sorted(labels["id"])  # 2 folds cover every train id
+    assert "OOF AUROC" in cli["sweep"]["stdout"]
