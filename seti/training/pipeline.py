@@ -59,6 +59,16 @@ class ThroughputMeter(Callback):
         return self.samples / self.seconds if self.seconds else float("nan")
 
 
+class ConfigInCheckpoint(Callback):
+    """Store the run's resolved config in every checkpoint, so inference rebuilds the same preprocessing."""
+
+    def __init__(self, config: dict) -> None:
+        self.config = config
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint["seti_config"] = self.config
+
+
 def resolve_precision(precision: Any, accelerator: str) -> Any:
     """``auto``: bf16-mixed on a GPU that supports it, 16-mixed on an older GPU, else 32-true."""
     if precision != "auto":
@@ -169,7 +179,7 @@ def train(cfg: DictConfig) -> dict:
         meter = ThroughputMeter()
         accelerator = trainer_overrides.get("accelerator", cfg.trainer.get("accelerator", "auto"))
         trainer: L.Trainer = instantiate(
-            cfg.trainer, logger=loggers or False, callbacks=[*callbacks, meter],
+            cfg.trainer, logger=loggers or False, callbacks=[*callbacks, meter, ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True))],
             precision=resolve_precision(cfg.trainer.get("precision", "auto"), accelerator), **trainer_overrides,
         )
         trainable = any(p.requires_grad for p in model.parameters())
