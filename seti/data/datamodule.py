@@ -26,6 +26,7 @@ ON_ERROR = ("raise", "skip")
 CHECKS = ("header", "full", "none")
 SOURCES = ("kaggle", "synthetic")
 TEST_LABELS_CSV = "test_labels.csv"
+CACHE_AUTO_MB = 1024
 
 
 class UnpaddedDistributedSampler(DistributedSampler):
@@ -75,6 +76,7 @@ class CadenceDataModule(L.LightningDataModule):
         on_error: str = "raise",
         check: str = "header",
         limit_train: int | None = None,
+        cache: bool | str = "auto",
         aug: DictConfig | dict | None = None,
     ) -> None:
         super().__init__()
@@ -106,6 +108,9 @@ class CadenceDataModule(L.LightningDataModule):
         )
         self.on_error, self.check = on_error, check
         self.limit_train = limit_train
+        if cache not in ("auto", True, False):
+            raise ValueError(f"data.cache must be auto, true or false, got {cache!r}")
+        self.cache = cache
         self.cadence_augment, self.image_augment, self.mixup = build_augment(aug)
         self.skipped: list[dict[str, str]] = []
         self.train_set: CadenceDataset | None = None
@@ -184,7 +189,16 @@ class CadenceDataModule(L.LightningDataModule):
             self.root, split, table["id"].tolist(), table["target"].tolist(), self.preprocess,
             cadence_augment=self.cadence_augment if augment else None,
             image_augment=self.image_augment if augment else None,
+            cache=self._use_cache(len(table)),
         )
+
+    def _use_cache(self, num_samples: int) -> bool:
+        """``auto``: cache preprocessed images when a split's images fit in CACHE_AUTO_MB per process."""
+        if self.cache != "auto":
+            return bool(self.cache)
+        height, width = self.preprocess.image_size
+        megabytes = num_samples * height * width * self.in_chans * 4 / 2**20
+        return megabytes <= CACHE_AUTO_MB
 
     def _drop_bad(self, table: pd.DataFrame, split: str) -> pd.DataFrame:
         """Check the files behind ``table``; raise on the first bad one, or skip and record them all."""

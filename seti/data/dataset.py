@@ -82,6 +82,7 @@ class CadenceDataset(Dataset):
         preprocess: Preprocessor,
         cadence_augment: CadenceAugment | None = None,
         image_augment: A.Compose | None = None,
+        cache: bool = False,
     ) -> None:
         if targets is not None and len(targets) != len(ids):
             raise ValueError(f"{len(ids)} ids but {len(targets)} targets")
@@ -93,6 +94,10 @@ class CadenceDataset(Dataset):
         self.cadence_augment = cadence_augment
         self.image_augment = image_augment
         self._seeded_for: int | None = None
+        # Preprocessed images, kept per process when nothing random happens before the image stage:
+        # epochs after the first then skip loading and cleaning (the CPU default's bottleneck).
+        self.cache_enabled = bool(cache) and cadence_augment is None
+        self._cache: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -101,14 +106,18 @@ class CadenceDataset(Dataset):
         return cadence_path(self.root, self.split, self.ids[index])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        cadence = load_cadence(self.path(index))
         target = -1 if self.targets is None else int(self.targets[index])
         if self.cadence_augment is not None or self.image_augment is not None:
             self._reseed_for_worker()
-        if self.cadence_augment is not None and target >= 0:
-            rng = np.random.default_rng([torch.initial_seed() % 2**63, index])
-            cadence, target = self.cadence_augment(cadence, target, rng)
-        image = self.preprocess(cadence)
+        image = self._cache.get(index) if self.cache_enabled else None
+        if image is None:
+            cadence = load_cadence(self.path(index))
+            if self.cadence_augment is not None and target >= 0:
+                rng = np.random.default_rng([torch.initial_seed() % 2**63, index])
+                cadence, target = self.cadence_augment(cadence, target, rng)
+            image = self.preprocess(cadence)
+            if self.cache_enabled:
+                self._cache[index] = image
         if self.image_augment is not None:
             image = self.image_augment(image=image)["image"]
         tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))
