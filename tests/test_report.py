@@ -6,7 +6,6 @@ import json
 import math
 import subprocess
 import sys
-import types
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -403,17 +402,21 @@ def test_masked_delong_and_bootstrap_agree():
     assert boots.std() == pytest.approx(se, rel=0.15)
 
 
-def test_wandb_logging_uses_active_run(fake_sweep, tmp_path, monkeypatch):
+def test_wandb_logging_with_real_offline_client(fake_sweep, tmp_path, monkeypatch):
+    """The real W&B client, offline: the report's tables and plots land in the run file."""
+    from seti.training.wandb_offline import find_run_files, read_offline_run
+
     root, _, _ = fake_sweep
-    logged = {}
-    fake = types.ModuleType("wandb")
-    fake.run = types.SimpleNamespace(log=lambda payload: logged.update(payload))
-    fake.Table = lambda columns, data: ("table", columns, data)
-    fake.Image = lambda path, caption=None: ("image", path)
-    monkeypatch.setitem(sys.modules, "wandb", fake)
-    build_report(root, out_dir=tmp_path / "r", n_boot=50)
-    assert {"report/auroc_table", "report/comparisons", "report/auroc_bars", "report/roc_curves"} <= set(logged)
-    assert logged["report/auroc_table"][0] == "table"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "r"
+    build_report(root, out_dir=out, n_boot=50, log_to_wandb=True)
+    (run_file,) = find_run_files(out)
+    logged = read_offline_run(run_file)
+    keys = set().union(*logged.history)  # media are stored as <key>/_type, <key>/path, ...
+    assert keys >= {"report/auroc_table/_type", "report/comparisons/_type", "report/auroc_bars/_type", "report/roc_curves/_type"}
+    assert {row["report/auroc_bars/_type"] for row in logged.history if "report/auroc_bars/_type" in row} == {"image-file"}
+    assert logged.exit_code == 0
 
 
 def test_no_runs_and_missing_dir_errors(tmp_path):

@@ -209,10 +209,13 @@ def train(cfg: DictConfig) -> dict:
             peak_memory_mb=peak_memory_mb(model.device), skipped=len(datamodule.skipped),
             num_val=len(predictions), num_train=len(datamodule.train_set) if datamodule.train_set is not None else 0,
         )
+        if hasattr(model, "cadences_per_s"):
+            summary["cadences_per_s"] = model.cadences_per_s
         if _should_test(cfg, datamodule):
             results = trainer.test(model, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
             summary["test_auroc"] = float(results[0]["test/auroc"]) if results else None
         summary.update(status="finished", wall_time_s=time.time() - started)
+        summary = {k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()}  # NaN is not JSON
         atomic_write_json(output_dir / METRICS_JSON, summary)
         _log_report_media(loggers, predictions, datamodule)
         log.info("finished: best val AUROC %.4f -> %s", summary["best_val_auroc"], output_dir)
