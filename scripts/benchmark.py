@@ -47,6 +47,10 @@ def rate(fn, n: int) -> float:
 
 # ---- data ---------------------------------------------------------------------------------------
 def bench_data(root: Path, n: int) -> dict:
+    """Per worker: one process, one torch thread, as in a DataLoader worker; files in the page cache."""
+    import torch
+
+    torch.set_num_threads(1)
     from seti.data.augment import build_augment
     from seti.data.dataset import CadenceDataset
     from seti.data.layout import cadence_path, read_id_table
