@@ -245,18 +245,19 @@ def test_checkpoint_without_seti_config(runs, tmp_path):
 
 
 def test_state_dict_of_another_input_shape(runs, tmp_path):
-    """A 6-channel model's weights described as a 3-channel (ON panels) model: named shape mismatch."""
+    """A 1-channel (stacked) model's weights described as a 3-channel (ON panels as channels) model."""
     def to_three_channels(checkpoint):
         checkpoint["hyper_parameters"]["in_chans"] = 3
         checkpoint["seti_config"]["data"]["panels"] = "on"
+        checkpoint["seti_config"]["data"]["layout"] = "channels"
 
     path = _edited_checkpoint(runs[0] / "checkpoints" / "best.ckpt", tmp_path / "other.ckpt", to_three_channels)
-    with pytest.raises(CheckpointError, match=r"other.ckpt does not fit .*conv_stem.weight: checkpoint \(\d+, 6, 3, 3\) vs model \(\d+, 3, 3, 3\)"):
+    with pytest.raises(CheckpointError, match=r"other.ckpt does not fit .*conv_stem.weight: checkpoint \(\d+, 1, 3, 3\) vs model \(\d+, 3, 3, 3\)"):
         load_member(find_checkpoints(path)[0])
     inconsistent = _edited_checkpoint(
-        runs[0] / "checkpoints" / "best.ckpt", tmp_path / "mixed.ckpt", lambda c: c["seti_config"]["data"].update(panels="on")
+        runs[0] / "checkpoints" / "best.ckpt", tmp_path / "mixed.ckpt", lambda c: c["seti_config"]["data"].update(layout="channels")
     )
-    with pytest.raises(CheckpointError, match=r"mixed.ckpt.*gives 3 channel\(s\) but its model takes in_chans=6"):
+    with pytest.raises(CheckpointError, match=r"mixed.ckpt.*gives 6 channel\(s\) but its model takes in_chans=1"):
         load_member(find_checkpoints(inconsistent)[0])
 
 
