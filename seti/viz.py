@@ -67,10 +67,8 @@ def plot_augmented_views(
 
 
 def _save(fig, out: str | Path, dpi: int) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=dpi)
+    from seti.atomic import atomic_write
+
+    atomic_write(out, lambda handle: fig.savefig(handle, dpi=dpi, format="png"))
     plt.close(fig)
-    tmp.replace(out)
-    return out
+    return Path(out)

@@ -24,9 +24,7 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
-import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -34,6 +32,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from seti.atomic import atomic_write, atomic_write_text
 from seti.data.layout import (
     CADENCE_SHAPE,
     LABELS_CSV,
@@ -628,27 +627,12 @@ def _labels(seed: int, split: str, n: int, positive_rate: float) -> np.ndarray:
     return np.random.default_rng([int(seed), _SPLIT_CODES[split], 2]).permutation(labels)
 
 
-def _tmp_name(path: Path) -> Path:
-    # starts with "." and does not end in ".npy"/".csv": never taken for a cadence or a table
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
 def _atomic_write_bytes(path: Path, writer: Callable[[Any], None], mode: str = "wb") -> None:
-    """Write through ``writer(fileobj)`` to a temp file in the same folder, then os.replace: readers see
-    the old file or the whole new one, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, mode) as fh:
-            writer(fh)
-        os.replace(tmp, path)  # no fsync: it guards against power loss, not a killed run, and costs ~7 ms
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, writer, mode=mode, fsync=False)  # no fsync: a killed run is covered without it
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, lambda fh: fh.write(text), mode="w")
+    atomic_write_text(path, text, fsync=False)
 
 
 def _is_valid(path: Path) -> bool:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from seti.atomic import atomic_write_text as _atomic_write_text
 
 METRICS_JSON = "metrics.json"
 VAL_PREDICTIONS_CSV = "val_predictions.csv"
@@ -16,20 +16,8 @@ SKIPPED_CSV = "skipped_ids.csv"
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write to a temporary file in the same directory, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Run outputs are few and precious: written atomically and fsynced."""
+    return _atomic_write_text(path, text, fsync=True)
 
 
 def atomic_write_json(path: str | Path, data: Any) -> Path:

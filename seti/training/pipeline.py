@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import pandas as pd
 import torch
 from hydra.core.hydra_config import HydraConfig

@@ -1,0 +1,38 @@
+"""The helper programs run from the command line on the real sample."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(script: str, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "scripts" / script), *map(str, args)],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+
+
+def test_plot_cadences_and_augmented_views(sample_root, tmp_path):
+    grid = tmp_path / "grid.png"
+    proc = run("plot_cadences.py", "--root", sample_root, "--n", 3, "--out", grid)
+    assert proc.returncode == 0, proc.stderr
+    assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    views = tmp_path / "views.png"
+    proc = run("plot_cadences.py", "--root", sample_root, "--ids", "0028a35de92941d", "--aug", "strong",
+               "--views", 3, "--out", views)
+    assert proc.returncode == 0, proc.stderr
+    assert views.stat().st_size > 10_000
+    proc = run("plot_cadences.py", "--root", sample_root, "--ids", "ffffffffffffff0", "--out", tmp_path / "x.png")
+    assert proc.returncode == 2 and "ffffffffffffff0" in proc.stderr
+
+
+def test_data_benchmark_prints_ratios(sample_root, tmp_path):
+    out = tmp_path / "bench.json"
+    proc = run("benchmark.py", "data", "--root", sample_root, "--n", 6, "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(out.read_text())["data"]
+    assert results["np_load_per_s"] > 0 and 0 < results["dataset_strong_96x128_ratio"]
+    assert results["generator_cadences_per_s"] > 0 and results["dedoppler_cadences_per_s"] > 0
