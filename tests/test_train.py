@@ -164,6 +164,8 @@ def test_resume_from_last_checkpoint(tmp_path, sample_root):
     assert f"Restoring states from the checkpoint path at {run / 'checkpoints' / 'last.ckpt'}" in log
     second = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert second["global_step"] == 2 * first["global_step"]  # one more epoch, not two
+    epochs = pd.read_csv(run / "csv" / "metrics.csv").dropna(subset=["val/auroc"])["epoch"].tolist()
+    assert epochs == [0, 1]  # the epoch logged before the "kill" is kept
 
 
 def test_ddp_on_cpu_inside_multirun(tmp_path, sample_root):

@@ -184,11 +184,16 @@ def train(cfg: DictConfig) -> dict:
         trainable = any(p.requires_grad for p in model.parameters())
         ddp.prepare_ddp_relaunch()
         if trainable:
-            trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), output_dir))
+            resume_from = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)
+            earlier_log = _read_csv_log(output_dir) if resume_from else None
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
         else:
+            earlier_log = None
             trainer.validate(model, datamodule=datamodule)
         if not trainer.is_global_zero:
             return summary
+        if earlier_log is not None:
+            _merge_csv_log(output_dir, earlier_log)
         checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
         best_path = checkpoint.best_model_path if checkpoint is not None and trainable else ""
         predictions = _validation_predictions(model, datamodule, best_path, trainer)
@@ -249,6 +254,23 @@ def _validation_predictions(model, datamodule, best_path: str, trainer: L.Traine
     indices, probs = predict_probabilities(model, loader, device=device, precision=str(trainer.precision))
     val = datamodule.val_set
     return pd.DataFrame({"id": [val.ids[i] for i in indices], "target": val.targets[indices], "pred": probs})
+
+
+CSV_LOG = Path("csv") / "metrics.csv"
+
+
+def _read_csv_log(output_dir: Path) -> pd.DataFrame | None:
+    path = output_dir / CSV_LOG
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def _merge_csv_log(output_dir: Path, earlier: pd.DataFrame) -> None:
+    """A resumed run's CSV logger starts a fresh metrics.csv: put the epochs logged before the kill back."""
+    path = output_dir / CSV_LOG
+    latest = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=earlier.columns)
+    if "epoch" in latest and latest["epoch"].notna().any() and "epoch" in earlier:
+        earlier = earlier[earlier["epoch"] < latest["epoch"].min()]
+    atomic_write_csv(path, pd.concat([earlier, latest], ignore_index=True))
 
 
 def _val_history(trainer: L.Trainer, model) -> list[float]:
