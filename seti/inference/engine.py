@@ -13,6 +13,14 @@ import torch
 from torch.utils.data import DataLoader
 
 
+def auto_precision(on_gpu: bool) -> str:
+    """What ``precision=auto`` means for training and inference alike: bf16 on a GPU that has it,
+    fp16 on an older GPU, fp32 on the CPU."""
+    if on_gpu and torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"
+
+
 def autocast_for(device: torch.device, precision: str | None):
     """bf16/fp16 autocast where the precision asks for it, else a no-op."""
     precision = str(precision or "32")

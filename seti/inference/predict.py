@@ -157,14 +157,10 @@ def resolve_device(device: str = "auto"):
 
 def resolve_precision(precision: str, device) -> str:
     """``auto``: bf16 autocast on a GPU that supports it (fp16 on older ones), fp32 on the CPU."""
-    import torch
+    from seti.inference.engine import auto_precision
 
     precision = PRECISIONS[str(precision)]
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "32-true"
+    return auto_precision(device.type == "cuda") if precision == "auto" else precision
 
 
 def resolve_workers(num_workers: int | str, n_items: int, batch_size: int) -> int:

@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from omegaconf import DictConfig, OmegaConf
 
 from seti.config import check_config
-from seti.inference.engine import predict_probabilities
+from seti.inference.engine import auto_precision, predict_probabilities
 from seti.training import ddp
 from seti.training.artifacts import (
     METRICS_JSON, SKIPPED_CSV, VAL_PREDICTIONS_CSV, atomic_write_csv, atomic_write_json, atomic_write_text, read_metrics,
@@ -70,11 +70,7 @@ class ConfigInCheckpoint(Callback):
 
 def resolve_precision(precision: Any, accelerator: str) -> Any:
     """``auto``: bf16-mixed on a GPU that supports it, 16-mixed on an older GPU, else 32-true."""
-    if precision != "auto":
-        return precision
-    if accelerator != "cpu" and torch.cuda.is_available():
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "32-true"
+    return auto_precision(on_gpu=accelerator != "cpu") if precision == "auto" else precision
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
@@ -200,14 +196,15 @@ def train(cfg: DictConfig) -> dict:
         atomic_write_csv(output_dir / VAL_PREDICTIONS_CSV, predictions)
         if datamodule.skipped:
             atomic_write_csv(output_dir / SKIPPED_CSV, pd.DataFrame(datamodule.skipped))
-        history = _val_history(trainer, model)
         from sklearn.metrics import roc_auc_score
 
+        predictions_auroc = float(roc_auc_score(predictions.target, predictions.pred))
+        best_score = checkpoint.best_model_score if trainable and checkpoint is not None else None
+        last_logged = trainer.callback_metrics.get("val/auroc")
         summary.update(
-            best_val_auroc=float(checkpoint.best_model_score) if trainable and checkpoint and checkpoint.best_model_score is not None
-            else float(roc_auc_score(predictions.target, predictions.pred)),
-            last_val_auroc=history[-1] if history else float(roc_auc_score(predictions.target, predictions.pred)),
-            val_auroc_of_predictions=float(roc_auc_score(predictions.target, predictions.pred)),
+            best_val_auroc=float(best_score) if best_score is not None else predictions_auroc,
+            last_val_auroc=float(last_logged) if last_logged is not None else predictions_auroc,
+            val_auroc_of_predictions=predictions_auroc,
             best_checkpoint=best_path or None, epochs=int(trainer.current_epoch) if trainable else 0,
             train_samples_per_s=meter.samples_per_s, precision=str(trainer.precision),
             peak_memory_mb=peak_memory_mb(model.device), skipped=len(datamodule.skipped),
@@ -271,11 +268,6 @@ def _merge_csv_log(output_dir: Path, earlier: pd.DataFrame) -> None:
     if "epoch" in latest and latest["epoch"].notna().any() and "epoch" in earlier:
         earlier = earlier[earlier["epoch"] < latest["epoch"].min()]
     atomic_write_csv(path, pd.concat([earlier, latest], ignore_index=True))
-
-
-def _val_history(trainer: L.Trainer, model) -> list[float]:
-    value = trainer.callback_metrics.get("val/auroc")
-    return [float(value)] if value is not None else []
 
 
 def _should_test(cfg: DictConfig, datamodule) -> bool:
