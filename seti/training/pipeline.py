@@ -464,6 +464,14 @@ class AttemptClock(Callback):
             self._write()
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        # The CSV logger keeps rows in memory for 100 steps: flush them now, before ModelCheckpoint (always
+        # last in Lightning's callback order) writes last.ckpt, so a kill -9 after any finished epoch loses
+        # no row that the resumed run will not write again.
+        from lightning.pytorch.loggers import CSVLogger
+
+        for logger in trainer.loggers:
+            if isinstance(logger, CSVLogger):
+                logger.save()
         self._write()
 
     def stop(self, status: str) -> None:
