@@ -34,8 +34,13 @@ OFFLINE_SITE = REPO / "tests" / "offline"
 
 
 # ---- helpers --------------------------------------------------------------------------------------
+def _pythonpath(*first: Path) -> str:
+    """This checkout first: scripts/ run as files would otherwise import whatever `seti` is installed."""
+    return os.pathsep.join([*map(str, first), str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
 def _env(home: Path, **extra: str) -> dict:
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "SETI_HOME": str(home)}
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "SETI_HOME": str(home), "PYTHONPATH": _pythonpath()}
     env.update(extra)
     return env
 
@@ -97,7 +102,7 @@ def synth(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic") / "set"
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "make_synthetic.py"), "--out", str(root), "--n", "60",
                            "--test-n", "10", "--positive-rate", "0.3", "--workers", "1", "--no-progress"],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=_env(root.parent))
     assert proc.returncode == 0, proc.stderr
     return root
 
@@ -258,7 +263,8 @@ def test_csv_history_merge_survives_any_number_of_attempts(tmp_path):
 def test_make_synthetic_workers_die_with_parent(tmp_path, sig):
     out = tmp_path / "set"
     proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "make_synthetic.py"), "--out", str(out), "--n", "3000",
-                             "--workers", "2", "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--workers", "2", "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env(tmp_path))
     parent = psutil.Process(proc.pid)
     deadline = time.time() + 120
     workers: list[psutil.Process] = []
@@ -266,11 +272,18 @@ def test_make_synthetic_workers_die_with_parent(tmp_path, sig):
         workers = parent.children(recursive=True)
         time.sleep(0.1)
     assert len(workers) >= 2, "the pool never started"
-    proc.send_signal(sig)
-    _, stderr = proc.communicate(timeout=60)  # also proves no worker holds our stdout/stderr open
-    assert proc.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 128 + signal.SIGTERM), stderr[-2000:]
-    gone, alive = psutil.wait_procs(workers, timeout=15)
-    assert not alive, f"workers still running after the parent died: {[p.pid for p in alive]}"
+    try:
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)  # also proves no worker holds our stdout/stderr open
+        assert proc.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 128 + signal.SIGTERM), stderr[-2000:]
+        gone, alive = psutil.wait_procs(workers, timeout=15)
+        assert not alive, f"workers still running after the parent died: {[p.pid for p in alive]}"
+    finally:  # never leave them behind, even when this test fails
+        for process in workers:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
     # and the interrupted folder is finished by a re-run (tested at length in test_synthetic.py)
     assert not (out / "synthetic.json").exists()
 
@@ -369,7 +382,7 @@ def test_sweep_job_dir_pastes_into_predict(synth, tmp_path):
     assert proc.returncode == 0, fail_output(proc)
     jobs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
     assert len(jobs) == 2 and all(set(j.name) <= PLAIN for j in jobs)
-    assert jobs[0].name.startswith("aug-light_data-kaggle_") and "_data.image_size-32x64_" in jobs[0].name
+    assert jobs[0].name.startswith("aug-light_") and "_data-kaggle_" in jobs[0].name and "_data.image_size-32x64_" in jobs[0].name
     old = sweep / "aug=light,data.image_size=[32,64]"
     jobs[0].rename(old)  # a sweep made before the names became plain
     env = _env(tmp_path)
@@ -466,8 +479,7 @@ def test_training_and_predict_open_no_network_connection(synth, tmp_path):
     are watched too."""
     attempts = tmp_path / "attempts"
     attempts.mkdir()
-    env = _env(tmp_path, PYTHONPATH=os.pathsep.join([str(OFFLINE_SITE), os.environ.get("PYTHONPATH", "")]),
-               SETI_OFFLINE_LOG=str(attempts), HOME=str(tmp_path))
+    env = _env(tmp_path, PYTHONPATH=_pythonpath(OFFLINE_SITE), SETI_OFFLINE_LOG=str(attempts), HOME=str(tmp_path))
     for key in ("WANDB_MODE", "WANDB_API_KEY", "NO_ALBUMENTATIONS_UPDATE", "HF_HUB_OFFLINE"):
         env.pop(key, None)
     strace = shutil.which("strace")
@@ -490,7 +502,7 @@ def test_training_and_predict_open_no_network_connection(synth, tmp_path):
 
 def test_offline_guard_catches_a_lookup(tmp_path):
     """The guard itself works: a plain lookup in a guarded process is refused and recorded."""
-    env = _env(tmp_path, PYTHONPATH=str(OFFLINE_SITE), SETI_OFFLINE_LOG=str(tmp_path))
+    env = _env(tmp_path, PYTHONPATH=_pythonpath(OFFLINE_SITE), SETI_OFFLINE_LOG=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", "import socket; socket.getaddrinfo('pypi.org', 443)"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "refused by the offline test" in proc.stderr
