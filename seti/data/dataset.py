@@ -131,6 +131,8 @@ class CadenceDataset(Dataset):
             return self._item(index)
         except (CadenceDataError, OSError) as err:
             if self.on_error == "raise":
+                if self.targets is None:  # predict.py: no data.* keys to suggest
+                    raise
                 raise CadenceDataError(
                     f"{err} (found while loading; data.check={self.check} did not catch it up front: set "
                     "data.check=full to check every array before training, or data.on_error=skip to leave bad "

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import signal
 import threading
 import time
@@ -359,6 +360,8 @@ def _write_skipped(output_dir: Path, datamodule, summary: dict) -> None:
         dataset = getattr(datamodule, name, None)
         if dataset is not None and hasattr(dataset, "failures"):
             rows += dataset.failures()
+            if getattr(dataset, "skip_log", None) is not None:  # read: the temp folder has done its job
+                shutil.rmtree(dataset.skip_log, ignore_errors=True)
     unique = list({(row["id"], row.get("split")): row for row in rows}.values())
     summary["skipped"] = len({row["id"] for row in unique})
     if unique:
