@@ -25,8 +25,10 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from seti.inference.predict import PredictError, check_overrides
+    from seti.inference.predict import PredictError, check_overrides, quote_path_overrides
 
+    # A job directory of an older sweep (aug=none,model=b0) pasted as ckpt=... is quoted for Hydra's grammar.
+    sys.argv[1:] = quote_path_overrides(sys.argv[1:])
     try:  # before Hydra composes: it would only say "key not in struct" for data.image_size=...
         check_overrides(sys.argv[1:])
     except PredictError as err:

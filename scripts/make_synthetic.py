@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,12 @@ def _parse_param(text: str) -> tuple[str, object]:
         return key.strip(), json.loads(value)
     except json.JSONDecodeError:
         return key.strip(), value  # a bare string, e.g. engine=numpy
+
+
+def _exit_on_signal(signum: int, frame) -> None:
+    print(f"interrupted by {signal.Signals(signum).name}; re-run the same command to finish (valid files are kept)",
+          file=sys.stderr)
+    raise SystemExit(128 + signum)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     except (TypeError, ValueError) as err:
         parser.error(f"bad --param: {err}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # SIGTERM (a scheduler, `timeout`, `kill`) unwinds like Ctrl-C: the worker pool is terminated on the way
+    # out and the exit status says what happened (128 + signal). Workers also die if we are killed with -9.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     started = time.perf_counter()
     try:
         root = write_dataset(args.out, args.n, args.test_n, args.positive_rate, args.seed, args.workers,
@@ -69,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:  # includes CadenceDataError (a folder made with other settings)
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted; re-run the same command to finish (valid files are kept)", file=sys.stderr)
+        return 128 + signal.SIGINT
     elapsed = time.perf_counter() - started
     manifest = json.loads((root / MANIFEST_NAME).read_text())
     counts, run = manifest["counts"], manifest["last_run"]

@@ -190,6 +190,7 @@ class CadenceDataModule(L.LightningDataModule):
             cadence_augment=self.cadence_augment if augment else None,
             image_augment=self.image_augment if augment else None,
             cache=self._use_cache(len(table)),
+            on_error=self.on_error, replace_failed=augment, check=self.check,
         )
 
     def _use_cache(self, num_samples: int) -> bool:
@@ -238,6 +239,7 @@ class CadenceDataModule(L.LightningDataModule):
             persistent_workers=self.persistent_workers,
             multiprocessing_context=self.multiprocessing_context,
             drop_last=drop_last,
+            collate_fn=dataset.collate,
         )
 
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import albumentations as A
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from seti.data.augment import CadenceAugment
 from seti.data.layout import CADENCE_SHAPE, CadenceDataError, cadence_path, load_cadence
 from seti.data.preprocess import Preprocessor
+
+log = logging.getLogger(__name__)
 
 
 def check_header(path: Path) -> str | None:
@@ -26,6 +30,8 @@ def check_header(path: Path) -> str | None:
         size = path.stat().st_size
     except FileNotFoundError:
         return f"missing cadence file {path}"
+    except OSError as err:  # a symlink loop, an unreadable directory, ...
+        return f"cannot read {path}: {err.strerror or err}"
     try:
         with path.open("rb") as handle:
             version = np.lib.format.read_magic(handle)
@@ -34,6 +40,8 @@ def check_header(path: Path) -> str | None:
             else:
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
             offset = handle.tell()
+    except OSError as err:  # unreadable (permissions), a directory where the file should be, ...
+        return f"cannot read {path}: {err.strerror or err}"
     except Exception as err:  # noqa: BLE001 - any header failure means "not a .npy file"
         return f"{path} is not a valid .npy file (truncated or corrupt?): {err}"
     if dtype.hasobject:
@@ -54,6 +62,8 @@ def check_full(path: Path) -> str | None:
         load_cadence(path)
     except CadenceDataError as err:
         return str(err)
+    except OSError as err:
+        return f"cannot read {path}: {err.strerror or err}"
     return None
 
 
@@ -83,6 +93,9 @@ class CadenceDataset(Dataset):
         cadence_augment: CadenceAugment | None = None,
         image_augment: A.Compose | None = None,
         cache: bool = False,
+        on_error: str = "raise",
+        replace_failed: bool = False,
+        check: str = "header",
     ) -> None:
         if targets is not None and len(targets) != len(ids):
             raise ValueError(f"{len(ids)} ids but {len(targets)} targets")
@@ -98,6 +111,14 @@ class CadenceDataset(Dataset):
         # epochs after the first then skip loading and cleaning (the CPU default's bottleneck).
         self.cache_enabled = bool(cache) and cadence_augment is None
         self._cache: dict[int, np.ndarray] = {}
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"data.on_error must be raise or skip, got {on_error!r}")
+        # A cadence that passed the up-front check but fails to load (a NaN behind a valid header): with
+        # on_error=skip, training replaces it by the next loadable cadence (same batch size; harmless),
+        # evaluation drops it (see collate). Either way its id goes to the skip log: one file per process
+        # in a folder made here, in the main process, so DataLoader workers' records reach the run.
+        self.on_error, self.replace_failed, self.check = on_error, bool(replace_failed), check
+        self.skip_log = Path(tempfile.mkdtemp(prefix="seti-skipped-")) if on_error == "skip" else None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -105,7 +126,55 @@ class CadenceDataset(Dataset):
     def path(self, index: int) -> Path:
         return cadence_path(self.root, self.split, self.ids[index])
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int] | None:
+        try:
+            return self._item(index)
+        except (CadenceDataError, OSError) as err:
+            if self.on_error == "raise":
+                if self.targets is None:  # predict.py: no data.* keys to suggest
+                    raise
+                raise CadenceDataError(
+                    f"{err} (found while loading; data.check={self.check} did not catch it up front: set "
+                    "data.check=full to check every array before training, or data.on_error=skip to leave bad "
+                    "cadences out, listed in skipped_ids.csv)"
+                ) from err
+            self._record_failure(index, err)
+        if not self.replace_failed:
+            return None  # evaluation: dropped by collate
+        for step in range(1, len(self)):
+            candidate = (index + step) % len(self)
+            try:
+                return self._item(candidate)
+            except (CadenceDataError, OSError) as err:
+                self._record_failure(candidate, err)
+        raise CadenceDataError(f"no cadence of the {self.split} split under {self.root} could be loaded")
+
+    def _record_failure(self, index: int, err: BaseException) -> None:
+        reason = " ".join(str(err).split())
+        log.warning("data.on_error=skip: skipping %s: %s", self.ids[index], reason)
+        with open(self.skip_log / f"{os.getpid()}.tsv", "a", encoding="utf-8") as handle:
+            handle.write(f"{self.ids[index]}\t{self.split}\t{reason}\n")
+
+    def failures(self) -> list[dict[str, str]]:
+        """Ids that failed to load so far, in any process (deduplicated, in first-seen order per process)."""
+        if self.skip_log is None or not self.skip_log.is_dir():
+            return []
+        seen: dict[str, dict[str, str]] = {}
+        for path in sorted(self.skip_log.glob("*.tsv")):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                cadence_id, split, reason = (line.split("\t", 2) + ["", ""])[:3]
+                seen.setdefault(cadence_id, {"id": cadence_id, "split": split, "reason": reason})
+        return list(seen.values())
+
+    def collate(self, samples: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``default_collate`` without the samples that failed to load (None); an all-failed batch is empty."""
+        kept = [sample for sample in samples if sample is not None]
+        if kept:
+            return default_collate(kept)
+        height, width = self.preprocess.image_size
+        return (torch.empty(0, self.preprocess.in_chans, height, width), torch.empty(0), torch.empty(0, dtype=torch.long))
+
+    def _item(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         target = -1 if self.targets is None else int(self.targets[index])
         if self.cadence_augment is not None or self.image_augment is not None:
             self._reseed_for_worker()

@@ -62,6 +62,8 @@ def read_id_table(csv_path: str | Path, *, require_binary_target: bool) -> pd.Da
         table = pd.read_csv(csv_path, dtype={"id": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise CadenceDataError(f"{csv_path} is not a readable CSV: {err}") from err
+    except OSError as err:  # permissions, a directory of that name, ...
+        raise CadenceDataError(f"cannot read {csv_path}: {err.strerror or err}") from err
     missing = {"id", "target"} - set(table.columns)
     if missing:
         raise CadenceDataError(
@@ -99,8 +101,11 @@ def load_cadence(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise CadenceDataError(f"missing cadence file {path}: check data.root and that the download is complete")
-    with path.open("rb") as handle:
-        magic = handle.read(6)
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(6)
+    except OSError as err:  # unreadable file or directory, a directory in its place, ...
+        raise CadenceDataError(f"cannot read {path}: {err.strerror or err}; fix its permissions or remove this cadence") from err
     if magic != b"\x93NUMPY":
         raise CadenceDataError(f"{path} is not a valid .npy file (no NumPy header: corrupt, or another format)")
     try:

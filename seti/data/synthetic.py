@@ -24,8 +24,8 @@ import hashlib
 import json
 import logging
 import math
+import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -800,15 +800,51 @@ def _run_tasks(root: Path, seed: int, params: SyntheticParams, tasks: list, work
             return made, skipped
         chunk = max(1, min(32, len(tasks) // (workers * 4) or 1))
         chunks = [tasks[i:i + chunk] for i in range(0, len(tasks), chunk)]
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
-            futures = {pool.submit(_work_chunk, str(root), seed, params_dict, c): len(c) for c in chunks}
-            for future in as_completed(futures):
-                m, s = future.result()
+        pool = _mp_context().Pool(workers, initializer=_worker_dies_with_parent, initargs=(os.getpid(),))
+        try:
+            args = [(str(root), seed, params_dict, c) for c in chunks]
+            for m, s, n_tasks in pool.imap_unordered(_work_chunk_counted, args):
                 made, skipped = made + m, skipped + s
-                bar.update(futures[future])
+                bar.update(n_tasks)
+            pool.close()
+        finally:
+            # An error, Ctrl-C or SIGTERM (turned into an exception by the caller) must not leave workers
+            # generating behind us: stop them now instead of waiting for their queue to drain.
+            pool.terminate()
+            pool.join()
         return made, skipped
     finally:
         bar.close()
+
+
+def _work_chunk_counted(args: tuple) -> tuple[int, int, int]:
+    made, skipped = _work_chunk(*args)
+    return made, skipped, len(args[-1])
+
+
+def _worker_dies_with_parent(parent_pid: int) -> None:
+    """Pool initializer: a worker must not outlive the process that started it (even one killed with -9).
+
+    Linux: the kernel sends SIGKILL to this worker when its parent dies (prctl PR_SET_PDEATHSIG), and a
+    parent that died before this ran is caught by the ppid check. A half-written cadence is only a hidden
+    temp file, removed by the next run. SIGTERM/SIGINT get their default action here: the parent, not the
+    worker, decides how to shut down.
+    """
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent terminates us
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def _mp_context():

@@ -545,12 +545,44 @@ def out_of_fold(
 
 # ================================================================================= the job
 def check_outputs(paths: Sequence[Path], overwrite: bool) -> None:
+    """Refuse, before any inference, outputs that could not be written: existing files, directories, a
+    path under a regular file, a folder we may not write to."""
     existing = [str(p) for p in paths if p.exists()]
     if existing and not overwrite:
         raise PredictError(f"output file(s) already exist: {', '.join(existing)}; pass overwrite=true to replace them")
     for path in paths:
         if path.is_dir():
             raise PredictError(f"output {path} is a directory; name a .csv file")
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise PredictError(f"output {path} cannot be written: {folder} is a file, not a folder; choose output= in a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PredictError(f"output {path} cannot be written: no write permission in {folder}")
+
+
+#: predict.py keys that take a path: their values are quoted for Hydra when they hold characters its
+#: override grammar treats specially (job directories of sweeps made before names became plain).
+PATH_KEYS = ("ckpt", "data.root", "output")
+_HYDRA_SPECIAL = set("=,[]{}()'\"\\ :~")
+
+
+def quote_path_overrides(argv: Sequence[str]) -> list[str]:
+    """``ckpt=logs/multirun/x/aug=none,model=b0`` -> ``ckpt='logs/multirun/x/aug=none,model=b0'``.
+
+    Hydra would fail on such a value ("mismatched input '='"); quoting it is what a user would have to do
+    by hand (and twice over in a shell). Values already quoted, or holding a quote or backslash, are left
+    as they are.
+    """
+    out = []
+    for item in argv:
+        key, sep, value = item.partition("=")
+        if (sep and key in PATH_KEYS and value and value[0] not in "'\"" and not (set(value) & set("'\\\\"))
+                and set(value) & _HYDRA_SPECIAL):
+            item = f"{key}='{value}'"
+        out.append(item)
+    return out
 
 
 def predict(cfg: DictConfig | dict) -> dict:

@@ -30,6 +30,24 @@ def resolve_wandb_mode(mode: str) -> str:
     return "online" if wandb_credentials_present() else "offline"
 
 
+def keep_wandb_offline(mode: str = "offline") -> None:
+    """Make an offline (or disabled) W&B run contact no host, process-wide.
+
+    Passing ``mode="offline"`` to ``wandb.init`` alone is not enough in wandb 0.31: its process-wide
+    telemetry exporter reads the global settings (``WANDB_MODE``), and without it a background thread
+    resolves and posts to the W&B API host (seconds of timeout at exit on an air-gapped machine). So the
+    variable is set before wandb sets itself up, and that exporter is switched off outright.
+    """
+    os.environ["WANDB_MODE"] = mode
+    try:
+        from wandb.analytics.opentelemetry import opentelemetry_proxy
+    except ImportError:  # another wandb version: WANDB_MODE is what counts there
+        return
+    disable = getattr(opentelemetry_proxy, "disable", None)
+    if callable(disable):
+        disable()
+
+
 def wandb_logger(
     project: str = "seti",
     entity: str | None = None,
@@ -46,9 +64,11 @@ def wandb_logger(
 
     ``reinit`` makes every job of a sweep its own run even when a previous one was not finished.
     """
+    mode = resolve_wandb_mode(mode)
+    if mode in ("offline", "disabled"):
+        keep_wandb_offline(mode)
     from lightning.pytorch.loggers import WandbLogger
 
-    mode = resolve_wandb_mode(mode)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     logger = WandbLogger(
         project=project, entity=entity, save_dir=save_dir, name=name, group=group, tags=tags,

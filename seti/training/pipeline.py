@@ -7,9 +7,14 @@ lists it and the other jobs go on.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import resource
+import shutil
+import signal
+import threading
 import time
 import traceback
 from dataclasses import asdict
@@ -22,14 +27,16 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_method, instantiate
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from seti.config import check_config
+from seti.config import check_config, job_dirname
 from seti.inference.engine import auto_precision, predict_probabilities
 from seti.training import ddp
 from seti.training.artifacts import (
     METRICS_JSON, SKIPPED_CSV, VAL_PREDICTIONS_CSV, atomic_write_csv, atomic_write_json, atomic_write_text, read_metrics,
 )
+from seti.training.checkpoint import AtomicCheckpointIO, load_checkpoint_file
 from seti.training.devices import acquire_gpu
 
 log = logging.getLogger(__name__)
@@ -74,24 +81,33 @@ def resolve_precision(precision: Any, accelerator: str) -> Any:
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
-    """``auto`` resumes from this run's last.ckpt when a previous attempt left one."""
+    """``auto`` resumes from this run's last.ckpt when a previous attempt left one.
+
+    The file is read once here (``weights_only=True``), so a truncated or planted checkpoint is refused
+    before any training with a message naming it and the way out, not deep inside Lightning.
+    """
     if ckpt_path in (None, "null", ""):
         return None
     if ckpt_path == "auto":
         last = output_dir / "checkpoints" / "last.ckpt"
-        return str(last) if last.is_file() else None
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist; use ckpt_path=auto to resume this run dir, or null")
+        if not last.is_file():
+            return None
+        path = last
+    else:
+        path = Path(ckpt_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist; use ckpt_path=auto to resume this run dir, or null")
+    load_checkpoint_file(path, purpose="resume")
     return str(path)
 
 
 def run_name_and_group() -> tuple[str, str | None]:
-    """A sweep job is named by its overrides and grouped by its sweep directory."""
+    """A job is named like its sweep directory (its overrides) and grouped by the sweep directory."""
     if not HydraConfig.initialized():
         return "run", None
     hc = HydraConfig.get()
-    name = hc.job.override_dirname or "default"
+    exclude = list(hc.job.config.override_dirname.exclude_keys or [])
+    name = job_dirname(list(hc.overrides.task), exclude)
     group = Path(hc.sweep.dir).name if ddp.in_multirun() else None
     return name, group
 
@@ -138,24 +154,74 @@ def is_rank_zero() -> bool:
     return int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
 
 
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT arrived: unwinds the run (not an ``Exception``, so nothing swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def signals_interrupt():
+    """While a run is in progress, SIGTERM/SIGINT raise :class:`Interrupted` in the main thread.
+
+    So a scheduler's SIGTERM (SLURM preemption, ``timeout``) ends the run at once, recorded as
+    ``interrupted`` and resumable, and the process exits non-zero (128 + signal) instead of Lightning's
+    status 0. Yields a dict whose ``signum`` is set once a signal arrived. Outside the main thread
+    (a launcher's worker thread) it changes nothing.
+    """
+    state: dict[str, int | None] = {"signum": None}
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+    owner = os.getpid()
+
+    def handler(signum, frame):
+        if os.getpid() != owner:  # a forked DataLoader worker that inherited this handler
+            os._exit(128 + signum)
+        if state["signum"] is None:
+            state["signum"] = signum
+            raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield state
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def train(cfg: DictConfig) -> dict:
-    """Run one job; returns its metrics dict. Raises after recording a failure in metrics.json."""
+    """Run one job; returns its metrics dict. Raises after recording a failure in metrics.json.
+
+    SIGTERM/SIGINT are recorded as ``interrupted`` and end the process with 128 + signal; the run
+    resumes from checkpoints/last.ckpt when the same command runs again.
+    """
     output_dir = Path(cfg.paths.output_dir).resolve()
     existing = read_metrics(output_dir)
     if cfg.get("skip_finished", True) and existing and existing.get("status") == "finished":
         log.info("skipping %s: already finished (skip_finished=false to train again)", output_dir)
         return existing
+    with signals_interrupt() as received:
+        return _train(cfg, output_dir, received)
+
+
+def _train(cfg: DictConfig, output_dir: Path, received: dict) -> dict:
     started = time.time()
     summary: dict[str, Any] = {
         "status": "running", "error": None, "model": cfg.model.get("name"), "aug": cfg.aug.get("name"),
-        "data": cfg.data.get("source"), "fold": int(cfg.data.fold), "num_folds": int(cfg.data.num_folds),
-        "seed": int(cfg.seed), "experiment": cfg.get("experiment_name"), "run_dir": str(output_dir),
+        "data": cfg.data.get("source"), "fold": cfg.data.get("fold"), "num_folds": cfg.data.get("num_folds"),
+        "seed": cfg.get("seed"), "experiment": cfg.get("experiment_name"), "run_dir": str(output_dir),
         "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+        "warnings": [],
     }
     loggers: list = []
     gpu_lock = None
+    clock: AttemptClock | None = None
     try:
         check_config(cfg)
+        summary.update(fold=int(cfg.data.fold), num_folds=int(cfg.data.num_folds), seed=int(cfg.seed))
         output_dir.mkdir(parents=True, exist_ok=True)
         L.seed_everything(int(cfg.seed), workers=True)
         trainer_overrides: dict[str, Any] = {}
@@ -169,37 +235,45 @@ def train(cfg: DictConfig) -> dict:
                 log.info("this job runs on GPU %d", index)
         datamodule = instantiate(cfg.data, aug=cfg.aug, _recursive_=False)
         model = instantiate(cfg.model, in_chans=datamodule.in_chans, mixup=asdict(datamodule.mixup), _convert_="partial")
+        trainable = any(p.requires_grad for p in model.parameters())
+        # Everything that can be refused is refused before the first step: a checkpoint to resume from,
+        # the data (generated if synthetic, headers checked) and, when a test stage will run, the test files.
+        resume_from = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir) if trainable else None
+        if is_rank_zero():
+            datamodule.prepare_data()
+        will_test = _should_test(cfg, datamodule)
+        if will_test:
+            datamodule.setup("test")
         loggers = build_loggers(cfg)
         callbacks = build_callbacks(cfg, has_logger=bool(loggers))
         meter = ThroughputMeter()
         accelerator = trainer_overrides.get("accelerator", cfg.trainer.get("accelerator", "auto"))
+        if trainable and is_rank_zero():
+            clock = AttemptClock(output_dir, resumed=resume_from is not None, started=started)
+            set_aside_csv_log(output_dir)
         trainer: L.Trainer = instantiate(
-            cfg.trainer, logger=loggers or False, callbacks=[*callbacks, meter, ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True))],
+            cfg.trainer, logger=loggers or False,
+            callbacks=[*callbacks, meter, ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)), *([clock] if clock else [])],
+            plugins=[AtomicCheckpointIO()],
             precision=resolve_precision(cfg.trainer.get("precision", "auto"), accelerator), **trainer_overrides,
         )
-        trainable = any(p.requires_grad for p in model.parameters())
         ddp.prepare_ddp_relaunch()
         if trainable:
-            resume_from = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)
-            earlier_log = _read_csv_log(output_dir) if resume_from else None
-            trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
         else:
-            earlier_log = None
             trainer.validate(model, datamodule=datamodule)
         if not trainer.is_global_zero:
             return summary
-        if earlier_log is not None:
-            _merge_csv_log(output_dir, earlier_log)
-        checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
-        best_path = checkpoint.best_model_path if checkpoint is not None and trainable else ""
+        if trainable:
+            merge_csv_logs(output_dir)
+        checkpoint = best_checkpoint_callback(trainer) if trainable else None
+        best_path = checkpoint.best_model_path if checkpoint is not None else ""
         predictions = _validation_predictions(model, datamodule, best_path, trainer)
         atomic_write_csv(output_dir / VAL_PREDICTIONS_CSV, predictions)
-        if datamodule.skipped:
-            atomic_write_csv(output_dir / SKIPPED_CSV, pd.DataFrame(datamodule.skipped))
         from sklearn.metrics import roc_auc_score
 
         predictions_auroc = float(roc_auc_score(predictions.target, predictions.pred))
-        best_score = checkpoint.best_model_score if trainable and checkpoint is not None else None
+        best_score = checkpoint.best_model_score if checkpoint is not None else None
         last_logged = trainer.callback_metrics.get("val/auroc")
         summary.update(
             best_val_auroc=float(best_score) if best_score is not None else predictions_auroc,
@@ -207,29 +281,48 @@ def train(cfg: DictConfig) -> dict:
             val_auroc_of_predictions=predictions_auroc,
             best_checkpoint=best_path or None, epochs=int(trainer.current_epoch) if trainable else 0,
             train_samples_per_s=meter.samples_per_s, precision=str(trainer.precision),
-            peak_memory_mb=peak_memory_mb(model.device), skipped=len(datamodule.skipped),
+            peak_memory_mb=peak_memory_mb(model.device),
             num_val=len(predictions), num_train=len(datamodule.train_set) if datamodule.train_set is not None else 0,
         )
         if hasattr(model, "cadences_per_s"):
             summary["cadences_per_s"] = model.cadences_per_s
-        if _should_test(cfg, datamodule):
-            results = trainer.test(model, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
-            summary["test_auroc"] = float(results[0]["test/auroc"]) if results else None
-        summary.update(status="finished", wall_time_s=time.time() - started)
-        summary = {k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()}  # NaN is not JSON
+        # Training is done and recorded: what follows can only add warnings, never fail the run.
+        if will_test:
+            try:
+                results = trainer.test(model, datamodule=datamodule, ckpt_path=best_path or None, verbose=False, weights_only=True)
+                summary["test_auroc"] = float(results[0]["test/auroc"]) if results else None
+            except Exception as err:  # noqa: BLE001 - recorded, the trained model stands
+                _warn(summary, "test stage", err)
+        _write_skipped(output_dir, datamodule, summary)
+        _finish_summary(summary, "finished", clock, started)
         atomic_write_json(output_dir / METRICS_JSON, summary)
-        _log_report_media(loggers, predictions, datamodule)
+        try:
+            _log_report_media(loggers, predictions, datamodule)
+        except Exception as err:  # noqa: BLE001
+            _warn(summary, "W&B media (ROC curve, sample images)", err)
+            atomic_write_json(output_dir / METRICS_JSON, summary)
         log.info("finished: best val AUROC %.4f -> %s", summary["best_val_auroc"], output_dir)
         return summary
     except BaseException as err:
+        signum = received.get("signum") or (signal.SIGTERM if isinstance(err, SIGTERMException) else None)
+        if signum is None and isinstance(err, KeyboardInterrupt):
+            signum = signal.SIGINT
         if is_rank_zero():
-            summary.update(status="failed", error=f"{type(err).__name__}: {err}", wall_time_s=time.time() - started)
+            if signum is not None:
+                summary.update(status="interrupted", error=(
+                    f"interrupted by {signal.Signals(signum).name}; run the same command again to resume from "
+                    "checkpoints/last.ckpt (ckpt_path=auto)"))
+            else:
+                summary.update(status="failed", error=f"{type(err).__name__}: {err}")
+            _finish_summary(summary, summary["status"], clock, started)
             output_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_json(output_dir / METRICS_JSON, summary)
             atomic_write_text(output_dir / "error.txt", traceback.format_exc())
-            log.error("run failed (%s); recorded in %s", summary["error"], output_dir / METRICS_JSON)
+            log.error("run %s (%s); recorded in %s", summary["status"], summary["error"], output_dir / METRICS_JSON)
         _finish_wandb(loggers, exit_code=1)
         loggers = []
+        if signum is not None:
+            raise SystemExit(128 + int(signum)) from err
         raise
     finally:
         _finish_wandb(loggers, exit_code=0)
@@ -238,14 +331,56 @@ def train(cfg: DictConfig) -> dict:
             gpu_lock.release()
 
 
+def _warn(summary: dict, step: str, err: BaseException) -> None:
+    message = f"{step} failed after training finished: {type(err).__name__}: {err}"
+    summary["warnings"].append(message)
+    log.warning("%s (the run stays finished)", message)
+
+
+def _finish_summary(summary: dict, status: str, clock: "AttemptClock | None", started: float) -> None:
+    """Status, wall time of this attempt and of all attempts, NaN -> null (JSON has no NaN)."""
+    if clock is not None:
+        clock.stop(status)
+        attempts = clock.wall_times()
+    else:
+        attempts = [time.time() - started]
+    summary.update(
+        status=status, attempts=len(attempts), resumed=len(attempts) > 1, wall_time_s=float(sum(attempts)),
+        wall_time_s_attempts=[float(t) for t in attempts],
+    )
+    for key, value in list(summary.items()):
+        if isinstance(value, float) and value != value:
+            summary[key] = None
+
+
+def _write_skipped(output_dir: Path, datamodule, summary: dict) -> None:
+    """Every cadence left out, whether refused up front or failing in a DataLoader worker: skipped_ids.csv."""
+    rows = list(getattr(datamodule, "skipped", []))
+    for name in ("train_set", "val_set", "test_set"):
+        dataset = getattr(datamodule, name, None)
+        if dataset is not None and hasattr(dataset, "failures"):
+            rows += dataset.failures()
+            if getattr(dataset, "skip_log", None) is not None:  # read: the temp folder has done its job
+                shutil.rmtree(dataset.skip_log, ignore_errors=True)
+    unique = list({(row["id"], row.get("split")): row for row in rows}.values())
+    summary["skipped"] = len({row["id"] for row in unique})
+    if unique:
+        atomic_write_csv(output_dir / SKIPPED_CSV, pd.DataFrame(unique))
+
+
+def best_checkpoint_callback(trainer: L.Trainer) -> ModelCheckpoint | None:
+    """The ModelCheckpoint that tracks the best val AUROC (the one with a monitor; last.ckpt's has none)."""
+    monitored = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.monitor]
+    return monitored[0] if monitored else None
+
+
 def _validation_predictions(model, datamodule, best_path: str, trainer: L.Trainer) -> pd.DataFrame:
     """The best checkpoint's probabilities for every validation id, computed without logging anything."""
     if best_path:
-        state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
-        model.load_state_dict(state)
+        model.load_state_dict(load_checkpoint_file(best_path)["state_dict"])
     loader = torch.utils.data.DataLoader(
         datamodule.val_set, batch_size=datamodule.eval_batch_size, shuffle=False, num_workers=datamodule.num_workers,
-        multiprocessing_context=datamodule.multiprocessing_context,
+        multiprocessing_context=datamodule.multiprocessing_context, collate_fn=datamodule.val_set.collate,
     )
     device = trainer.strategy.root_device
     indices, probs = predict_probabilities(model, loader, device=device, precision=str(trainer.precision))
@@ -254,26 +389,112 @@ def _validation_predictions(model, datamodule, best_path: str, trainer: L.Traine
 
 
 CSV_LOG = Path("csv") / "metrics.csv"
+#: where earlier attempts' CSV logs wait until the run finishes: Lightning's CSVLogger starts a fresh
+#: metrics.csv in every process, so each attempt's file is moved here before fit (on disk, not in memory:
+#: any number of kill -9 and re-runs keeps all of them) and merged back after.
+CSV_ATTEMPTS = Path("csv") / "attempts"
 
 
-def _read_csv_log(output_dir: Path) -> pd.DataFrame | None:
-    path = output_dir / CSV_LOG
-    return pd.read_csv(path) if path.is_file() else None
+def set_aside_csv_log(output_dir: Path) -> None:
+    """Move an earlier attempt's csv/metrics.csv to csv/attempts/metrics-<n>.csv (an atomic rename)."""
+    current = output_dir / CSV_LOG
+    if not current.is_file():
+        return
+    folder = output_dir / CSV_ATTEMPTS
+    folder.mkdir(parents=True, exist_ok=True)
+    numbers = [int(p.stem.split("-")[-1]) for p in folder.glob("metrics-*.csv") if p.stem.split("-")[-1].isdigit()]
+    os.replace(current, folder / f"metrics-{max(numbers, default=0) + 1}.csv")
 
 
-def _merge_csv_log(output_dir: Path, earlier: pd.DataFrame) -> None:
-    """A resumed run's CSV logger starts a fresh metrics.csv: put the epochs logged before the kill back."""
-    path = output_dir / CSV_LOG
-    latest = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=earlier.columns)
-    if "epoch" in latest and latest["epoch"].notna().any() and "epoch" in earlier:
-        earlier = earlier[earlier["epoch"] < latest["epoch"].min()]
-    atomic_write_csv(path, pd.concat([earlier, latest], ignore_index=True))
+def merge_csv_logs(output_dir: Path) -> None:
+    """csv/metrics.csv = every attempt's rows, oldest first; an attempt that resumed at epoch e replaces
+    the earlier rows of epochs >= e (those epochs were trained again from last.ckpt)."""
+    folder = output_dir / CSV_ATTEMPTS
+    earlier = sorted(folder.glob("metrics-*.csv"), key=lambda p: int(p.stem.split("-")[-1])) if folder.is_dir() else []
+    if not earlier:
+        return
+    current = output_dir / CSV_LOG
+    merged: pd.DataFrame | None = None
+    for path in [*earlier, *([current] if current.is_file() else [])]:
+        try:
+            frame = pd.read_csv(path)
+        except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:  # a file cut by a kill -9
+            log.warning("ignoring unreadable CSV log %s: %s", path, err)
+            continue
+        if merged is not None and "epoch" in frame and frame["epoch"].notna().any() and "epoch" in merged:
+            merged = merged[~(merged["epoch"] >= frame["epoch"].min())]
+        merged = frame if merged is None else pd.concat([merged, frame], ignore_index=True)
+    if merged is not None:
+        atomic_write_csv(current, merged)
+    for path in earlier:  # the merged file holds them now; a kill before this line only leaves duplicates the next merge drops
+        path.unlink(missing_ok=True)
+
+
+ATTEMPTS_JSON = "attempts.json"
+
+
+class AttemptClock(Callback):
+    """Wall time of every process that trained this run dir, kept on disk in attempts.json.
+
+    Each attempt's entry is rewritten at most every ``every_s`` seconds during training and at every
+    epoch end, so even an attempt killed with -9 leaves its time (to within ``every_s``). A fresh start
+    (nothing to resume from) begins a new list; a resume appends to it.
+    """
+
+    def __init__(self, output_dir: Path, resumed: bool, started: float, every_s: float = 10.0) -> None:
+        self.path = Path(output_dir) / ATTEMPTS_JSON
+        previous = self._read() if resumed else []
+        self.started, self.every_s, self._written = started, every_s, 0.0
+        self.entries = previous + [{"pid": os.getpid(), "started_unix": round(started, 3), "wall_time_s": 0.0, "status": "running"}]
+        self._write()
+
+    def _read(self) -> list[dict]:
+        try:
+            data = json.loads(self.path.read_text())
+            return [e for e in data.get("attempts", []) if isinstance(e, dict) and "wall_time_s" in e]
+        except (FileNotFoundError, ValueError, AttributeError):
+            return []
+
+    def _write(self, status: str | None = None) -> None:
+        self.entries[-1]["wall_time_s"] = round(time.time() - self.started, 3)
+        if status is not None:
+            self.entries[-1]["status"] = status
+        atomic_write_json(self.path, {"attempts": self.entries})
+        self._written = time.time()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if time.time() - self._written >= self.every_s:
+            self._write()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        # The CSV logger keeps rows in memory for 100 steps: flush them now, before ModelCheckpoint (always
+        # last in Lightning's callback order) writes last.ckpt, so a kill -9 after any finished epoch loses
+        # no row that the resumed run will not write again.
+        from lightning.pytorch.loggers import CSVLogger
+
+        for logger in trainer.loggers:
+            if isinstance(logger, CSVLogger):
+                logger.save()
+        self._write()
+
+    def stop(self, status: str) -> None:
+        self._write(status)
+
+    def wall_times(self) -> list[float]:
+        return [float(e["wall_time_s"]) for e in self.entries]
 
 
 def _should_test(cfg: DictConfig, datamodule) -> bool:
+    """``auto``: test when ROOT/test_labels.csv lists at least one cadence (an empty split is not scored)."""
     choice = cfg.get("test_after_fit", "auto")
     if choice == "auto":
-        return (datamodule.root / "test_labels.csv").is_file()
+        path = Path(datamodule.root) / "test_labels.csv"
+        if not path.is_file():
+            return False
+        try:
+            return len(pd.read_csv(path)) > 0
+        except pd.errors.EmptyDataError:
+            return False
     return bool(choice)
 
 

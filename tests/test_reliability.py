@@ -1,0 +1,511 @@
+"""Reliability under bad input and faults: every case of docs/reliability.md has its test here.
+
+Kill tests use real processes and real signals on a tiny synthetic dataset made once for the module by
+``scripts/make_synthetic.py`` (60 train + 10 test cadences, 32x64 images, the 99k-parameter model).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+import torch
+
+from seti.config import job_dirname
+from seti.data.dataset import check_header, find_bad_files
+from seti.data.folds import split_fold
+from seti.data.layout import cadence_path
+from seti.inference.predict import PredictError, check_outputs, quote_path_overrides
+from seti.training.checkpoint import AtomicCheckpointIO, CheckpointLoadError
+from seti.training.pipeline import merge_csv_logs, resolve_ckpt_path, set_aside_csv_log
+
+REPO = Path(__file__).resolve().parents[1]
+OFFLINE_SITE = REPO / "tests" / "offline"
+
+
+# ---- helpers --------------------------------------------------------------------------------------
+def _pythonpath(*first: Path) -> str:
+    """This checkout first: scripts/ run as files would otherwise import whatever `seti` is installed."""
+    return os.pathsep.join([*map(str, first), str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
+def _env(home: Path, **extra: str) -> dict:
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "SETI_HOME": str(home), "PYTHONPATH": _pythonpath()}
+    env.update(extra)
+    return env
+
+
+def tiny(root: Path, run: Path, *extra: str) -> list[str]:
+    return [
+        "data=kaggle", f"data.root={root}", "data.num_folds=3", "model=tiny", "data.batch_size=8",
+        "data.num_workers=0", "data.image_size=[32,64]", "logger=csv", f"hydra.run.dir={run}", *extra,
+    ]
+
+
+def train(args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, env=kwargs.pop("env", None) or _env(cwd),
+                          capture_output=True, text=True, timeout=kwargs.pop("timeout", 600), **kwargs)
+
+
+def start_train(args: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, env=_env(cwd),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def metrics(run: Path) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+def ckpt_epoch(path: Path) -> int | None:
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+    except Exception:  # noqa: BLE001 - not there yet
+        return None
+
+
+def wait_for_epoch(proc: subprocess.Popen, last: Path, epoch: int, timeout: float = 300) -> None:
+    """Wait until last.ckpt holds ``epoch`` (or later): the process is then training the next epoch."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"train.py ended ({proc.returncode}) before epoch {epoch} was saved:\n{proc.stderr.read()[-3000:]}")
+        found = ckpt_epoch(last) if last.is_file() else None
+        if found is not None and found >= epoch:
+            return
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"no last.ckpt of epoch {epoch} after {timeout} s")
+
+
+def val_epochs(run: Path) -> list[int]:
+    log = pd.read_csv(run / "csv" / "metrics.csv")
+    return log.dropna(subset=["val/auroc"])["epoch"].astype(int).tolist()
+
+
+def fail_output(proc) -> str:
+    return f"rc={proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory) -> Path:
+    """A real synthetic dataset in the Kaggle layout (60 labelled + 10 test cadences)."""
+    root = tmp_path_factory.mktemp("synthetic") / "set"
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "make_synthetic.py"), "--out", str(root), "--n", "60",
+                           "--test-n", "10", "--positive-rate", "0.3", "--workers", "1", "--no-progress"],
+                          capture_output=True, text=True, timeout=300, env=_env(root.parent))
+    assert proc.returncode == 0, proc.stderr
+    return root
+
+
+@pytest.fixture
+def synth_copy(synth, tmp_path) -> Path:
+    root = tmp_path / "data"
+    shutil.copytree(synth, root)
+    return root
+
+
+def fold_ids(root: Path) -> tuple[list[str], list[str]]:
+    labels = pd.read_csv(root / "train_labels.csv", dtype={"id": str})
+    train_ids, val_ids = split_fold(labels, 3, 0, 42)
+    return train_ids["id"].tolist(), val_ids["id"].tolist()
+
+
+def put_nan(path: Path) -> None:
+    """A NaN behind a perfectly valid .npy header: data.check=header cannot see it."""
+    array = np.load(path)
+    array[0, 0, 0] = np.nan
+    np.save(path, array)
+
+
+# ---- checkpoints ----------------------------------------------------------------------------------
+def test_last_ckpt_is_the_last_epoch_even_when_best_does_not_improve(synth, tmp_path):
+    """Monitoring `epoch` in min mode: the best never improves after epoch 0, last.ckpt must still move."""
+    run = tmp_path / "run"
+    proc = train(tiny(synth, run, "trainer.max_epochs=3", "callbacks.model_checkpoint.monitor=epoch",
+                      "callbacks.model_checkpoint.mode=min"), tmp_path)
+    assert proc.returncode == 0, fail_output(proc)
+    assert ckpt_epoch(run / "checkpoints" / "last.ckpt") == 2
+    assert ckpt_epoch(run / "checkpoints" / "best.ckpt") == 0
+    m = metrics(run)
+    assert m["attempts"] == 1 and m["resumed"] is False
+    assert m["wall_time_s_attempts"] == [pytest.approx(m["wall_time_s"])]
+
+
+def test_checkpoint_save_is_atomic(tmp_path):
+    """A save that dies half-way (here: an unpicklable object) leaves the previous file and no temp file."""
+    io = AtomicCheckpointIO()
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    io.save_checkpoint({"state_dict": {"w": torch.ones(2)}, "epoch": 1}, path)
+    with pytest.raises(Exception):
+        io.save_checkpoint({"state_dict": {"w": torch.zeros(2)}, "epoch": 2, "bad": lambda: None}, path)
+    assert torch.load(path, weights_only=True)["epoch"] == 1
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]
+
+
+class _Payload:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_truncated_or_malicious_last_ckpt_is_refused_with_the_way_out(tmp_path):
+    run = tmp_path / "run"
+    last = run / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    torch.save({"state_dict": {"w": torch.ones(1000)}, "epoch": 0}, last)
+    last.write_bytes(last.read_bytes()[:300])  # a kill -9 mid-copy, a full disk
+    with pytest.raises(CheckpointLoadError, match="last.ckpt") as err:
+        resolve_ckpt_path("auto", run)
+    assert "truncated or corrupt" in str(err.value) and "ckpt_path=null" in str(err.value) and f"delete {last}" in str(err.value)
+    marker = tmp_path / "pwned"
+    torch.save({"state_dict": {}, "epoch": 0, "x": _Payload(str(marker))}, last)
+    with pytest.raises(CheckpointLoadError, match="weights_only=True"):
+        resolve_ckpt_path("auto", run)
+    with pytest.raises(CheckpointLoadError):  # Lightning's own resume path goes through the same plugin
+        AtomicCheckpointIO().load_checkpoint(last, weights_only=False)
+    assert not marker.exists()
+
+
+def test_resume_from_corrupt_last_ckpt_refused_before_training(synth, tmp_path):
+    run = tmp_path / "run"
+    last = run / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    last.write_bytes(b"PK\x03\x04 not really a checkpoint")
+    proc = train(tiny(synth, run, "trainer.max_epochs=1"), tmp_path)
+    assert proc.returncode != 0
+    assert f"cannot resume from {last}" in proc.stderr and "ckpt_path=null" in proc.stderr
+    assert not (run / "csv").exists() and metrics(run)["status"] == "failed"
+
+
+# ---- signals and kills ---------------------------------------------------------------------------------
+def test_sigterm_mid_epoch_exits_nonzero_and_resumes(synth, tmp_path):
+    run = tmp_path / "run"
+    args = tiny(synth, run, "trainer.max_epochs=6", "data.image_size=[64,128]")
+    proc = start_train(args, tmp_path)
+    wait_for_epoch(proc, run / "checkpoints" / "last.ckpt", 0)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    m = metrics(run)
+    assert m["status"] == "interrupted" and "SIGTERM" in m["error"] and "resume" in m["error"]
+    assert m["attempts"] == 1
+    resumed = train(args, tmp_path)
+    assert resumed.returncode == 0, fail_output(resumed)
+    m = metrics(run)
+    assert m["status"] == "finished" and m["attempts"] == 2 and m["resumed"] is True
+    assert len(m["wall_time_s_attempts"]) == 2 and m["wall_time_s"] == pytest.approx(sum(m["wall_time_s_attempts"]))
+    assert val_epochs(run) == list(range(6))
+    assert ckpt_epoch(run / "checkpoints" / "last.ckpt") == 5
+
+
+def test_kill9_twice_keeps_history_wall_time_and_best_auroc(synth, tmp_path):
+    run = tmp_path / "run"
+    args = tiny(synth, run, "trainer.max_epochs=4", "data.image_size=[64,128]")
+    last = run / "checkpoints" / "last.ckpt"
+    for epoch in (0, 1):  # kill -9 after epoch 0, re-run, kill -9 after epoch 1, re-run to the end
+        proc = start_train(args, tmp_path)
+        wait_for_epoch(proc, last, epoch)
+        proc.kill()
+        proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGKILL
+    done = train(args, tmp_path)
+    assert done.returncode == 0, fail_output(done)
+    m = metrics(run)
+    assert m["status"] == "finished" and m["attempts"] == 3 and m["resumed"] is True
+    assert len(m["wall_time_s_attempts"]) == 3 and all(t > 0 for t in m["wall_time_s_attempts"])
+    assert m["wall_time_s"] == pytest.approx(sum(m["wall_time_s_attempts"]))
+    log = pd.read_csv(run / "csv" / "metrics.csv").dropna(subset=["val/auroc"])
+    assert log["epoch"].astype(int).tolist() == list(range(4))  # every epoch once, none lost, none twice
+    assert m["best_val_auroc"] == pytest.approx(log["val/auroc"].max())  # best carried over from killed attempts
+    assert not list((run / "csv" / "attempts").glob("*.csv"))
+
+
+@pytest.mark.slow
+def test_sigint_mid_epoch_exits_nonzero_and_is_resumable(synth, tmp_path):
+    run = tmp_path / "run"
+    args = tiny(synth, run, "trainer.max_epochs=4", "data.image_size=[64,128]")
+    proc = start_train(args, tmp_path)
+    wait_for_epoch(proc, run / "checkpoints" / "last.ckpt", 0)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT
+    assert metrics(run)["status"] == "interrupted"
+    resumed = train(args, tmp_path)
+    assert resumed.returncode == 0 and metrics(run)["attempts"] == 2 and val_epochs(run) == list(range(4))
+
+
+def test_csv_history_merge_survives_any_number_of_attempts(tmp_path):
+    """Attempt files on disk, merged by epoch: a resumed attempt replaces the epochs it trained again."""
+    csv = tmp_path / "csv" / "metrics.csv"
+    csv.parent.mkdir(parents=True)
+    for epochs in ([0, 1, 2], [2, 3], [3, 4, 5]):  # attempt 1 died in epoch 2, attempt 2 in epoch 3
+        pd.DataFrame({"epoch": epochs, "step": [10 * e for e in epochs], "val/auroc": [0.5 + e / 10 for e in epochs]}).to_csv(csv, index=False)
+        set_aside_csv_log(tmp_path)
+    pd.DataFrame({"epoch": [5, 6], "step": [50, 60], "val/auroc": [0.9, 0.95]}).to_csv(csv, index=False)
+    merge_csv_logs(tmp_path)
+    assert pd.read_csv(csv)["epoch"].tolist() == [0, 1, 2, 3, 4, 5, 6]
+
+
+# ---- make_synthetic.py -------------------------------------------------------------------------------
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_make_synthetic_workers_die_with_parent(tmp_path, sig):
+    out = tmp_path / "set"
+    proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "make_synthetic.py"), "--out", str(out), "--n", "3000",
+                             "--workers", "2", "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env(tmp_path))
+    parent = psutil.Process(proc.pid)
+    deadline = time.time() + 120
+    workers: list[psutil.Process] = []
+    while time.time() < deadline and not (len(workers) >= 2 and list(out.glob("train/*/*.npy"))):
+        workers = parent.children(recursive=True)
+        time.sleep(0.1)
+    assert len(workers) >= 2, "the pool never started"
+    try:
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)  # also proves no worker holds our stdout/stderr open
+        assert proc.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 128 + signal.SIGTERM), stderr[-2000:]
+        gone, alive = psutil.wait_procs(workers, timeout=15)
+        assert not alive, f"workers still running after the parent died: {[p.pid for p in alive]}"
+    finally:  # never leave them behind, even when this test fails
+        for process in workers:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+    # and the interrupted folder is finished by a re-run (tested at length in test_synthetic.py)
+    assert not (out / "synthetic.json").exists()
+
+
+# ---- test split ----------------------------------------------------------------------------------------
+def test_empty_test_split_is_not_scored(synth_copy, tmp_path):
+    (synth_copy / "test_labels.csv").write_text("id,target\n")  # what make_synthetic.py --test-n 0 writes
+    run = tmp_path / "run"
+    proc = train(tiny(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
+    assert proc.returncode == 0, fail_output(proc)
+    m = metrics(run)
+    assert m["status"] == "finished" and "test_auroc" not in m and m["warnings"] == []
+
+
+def test_corrupt_test_file_refused_before_training(synth_copy, tmp_path):
+    test_id = pd.read_csv(synth_copy / "test_labels.csv", dtype={"id": str})["id"].iloc[0]
+    bad = cadence_path(synth_copy, "test", test_id)
+    bad.write_bytes(bad.read_bytes()[:1000])
+    run = tmp_path / "run"
+    proc = train(tiny(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
+    assert proc.returncode != 0 and str(bad) in proc.stderr and "truncated" in proc.stderr
+    assert not (run / "checkpoints").exists()  # nothing was trained
+
+
+def test_failing_test_stage_leaves_the_run_finished_with_a_warning(synth_copy, tmp_path):
+    test_id = pd.read_csv(synth_copy / "test_labels.csv", dtype={"id": str})["id"].iloc[0]
+    put_nan(cadence_path(synth_copy, "test", test_id))  # passes the header check, fails in the test stage
+    run = tmp_path / "run"
+    proc = train(tiny(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
+    assert proc.returncode == 0, fail_output(proc)
+    m = metrics(run)
+    assert m["status"] == "finished" and m["best_val_auroc"] is not None and "test_auroc" not in m
+    assert len(m["warnings"]) == 1 and "test stage" in m["warnings"][0] and test_id in m["warnings"][0]
+
+
+# ---- config --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("override, message", [
+    ("trainer.max_epochs=0", "trainer.max_epochs must be >= 1, got 0"),
+    ("data.batch_size=abc", "data.batch_size must be an integer, got 'abc'"),
+    ("data.num_workers=two", "data.num_workers must be an integer"),
+    ("data.image_size=[64]", "data.image_size must be [height, width]"),
+    ("trainer.limit_train_batches=-1", "trainer.limit_train_batches must be > 0"),
+])
+def test_bad_config_values_name_the_key(synth, tmp_path, override, message):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    from seti.config import check_config, register_resolvers
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=["data=kaggle", f"data.root={synth}", override])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "run")
+    with pytest.raises(ValueError) as err:
+        check_config(cfg)
+    assert message in str(err.value)
+
+
+def test_bad_config_refused_by_train_py_before_any_work(synth, tmp_path):
+    run = tmp_path / "run"
+    proc = train(tiny(synth, run, "data.batch_size=abc"), tmp_path)
+    assert proc.returncode != 0 and "data.batch_size must be an integer, got 'abc'" in proc.stderr
+    assert not (run / "checkpoints").exists() and not (run / "csv").exists()
+
+
+# ---- paths a user can paste ----------------------------------------------------------------------------
+PLAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
+
+
+@pytest.mark.parametrize("overrides", [
+    ["aug=none", "model=b1"], ["data.image_size=[64,64]", "aug=light"], ["model.backbone.pretrained_path=/w/x=1,2.pth"],
+    ["data.synthetic.params.snr_range=[8, 40]"], ["x=" + "a" * 300], ["a=b_c-d"], ["a=b", "c=d"],
+])
+def test_job_dirname_is_plain_readable_and_stable(overrides):
+    name = job_dirname(overrides)
+    assert set(name) <= PLAIN and len(name) <= 160
+    assert name == job_dirname(list(reversed(overrides)))  # order of the command line does not matter
+    assert overrides[0].split("=")[0][:20] in name
+
+
+def test_job_dirname_never_collides():
+    cases = [["a=b_c-d"], ["a=b", "c=d"], ["data.image_size=[64,64]"], ["data.image_size=64x64"], ["p=/a/b"], ["p=a.a.b"],
+             ["aug=none", "model=b1"], ["aug=none", "model=b1", "data.root=/x"]]
+    names = [job_dirname(c, exclude=["data.root"]) for c in cases]
+    assert len(set(names)) == len(names) - 1  # only the excluded data.root maps two jobs to one directory
+    assert names[-1] == names[-2] == "aug-none_model-b1"
+
+
+def test_sweep_job_dir_pastes_into_predict(synth, tmp_path):
+    """A sweep job's directory, pasted as is (through a shell), works as predict.py's ckpt=; so does an
+    old-style directory (aug=none,data.image_size=[32,64]) and compare.py's collector reads both."""
+    sweep = tmp_path / "sweep"
+    proc = train(["-m", *tiny(synth, tmp_path / "unused", "trainer.max_epochs=1"), "aug=light", f"hydra.sweep.dir={sweep}"],
+                 tmp_path)
+    assert proc.returncode == 0, fail_output(proc)
+    jobs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
+    assert len(jobs) == 1 and set(jobs[0].name) <= PLAIN
+    assert jobs[0].name.startswith("aug-light_") and "_data-kaggle_" in jobs[0].name and "_data.image_size-32x64_" in jobs[0].name
+    old = sweep / "aug=light,data.image_size=[32,64]"
+    shutil.copytree(jobs[0], old)  # a job of a sweep made before the names became plain
+    env = _env(tmp_path)
+    for ckpt in (jobs[0], old):
+        out = tmp_path / f"sub-{len(list(tmp_path.glob('sub-*')))}.csv"
+        command = f"{sys.executable} {REPO / 'predict.py'} ckpt={ckpt} data.root={synth} output={out} num_workers=0 hydra.run.dir={tmp_path / 'p'}"
+        pred = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert pred.returncode == 0, fail_output(pred)
+        assert len(pd.read_csv(out)) == 10
+    from seti.report.sweep import collect_runs
+
+    runs = collect_runs(sweep)
+    assert len(runs) == 2 and set(runs["status"]) == {"finished"}
+
+
+def test_old_style_paths_are_quoted_for_hydra():
+    assert quote_path_overrides(["ckpt=logs/m/aug=none,model=b0", "tta=flip", "output=a.csv"]) == [
+        "ckpt='logs/m/aug=none,model=b0'", "tta=flip", "output=a.csv"]
+    assert quote_path_overrides(["ckpt='already=quoted'"]) == ["ckpt='already=quoted'"]
+
+
+def test_output_under_a_regular_file_refused_before_inference(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PredictError, match="is a file, not a folder"):
+        check_outputs([tmp_path / "file" / "x.csv"], overwrite=False)
+    from seti.inference.predict import predict  # the check runs before any checkpoint or data is read
+
+    with pytest.raises(PredictError, match="is a file, not a folder"):
+        predict({"ckpt": str(tmp_path / "nothing"), "data": {"root": str(tmp_path)}, "output": str(tmp_path / "file" / "x.csv")})
+
+
+# ---- bad data ------------------------------------------------------------------------------------------
+def test_unreadable_files_are_named_not_raw_oserrors(tmp_path):
+    loop = tmp_path / "loop.npy"
+    loop.symlink_to(tmp_path / "loop.npy")
+    folder = tmp_path / "folder.npy"
+    folder.mkdir()
+    reasons = find_bad_files([loop, folder])
+    assert "cannot read" in reasons[0] and str(loop) in reasons[0]
+    assert "cannot read" in reasons[1] and str(folder) in reasons[1]
+    if os.geteuid() != 0:  # root reads anything: a chmod 000 file is only unreadable to other users
+        locked = tmp_path / "locked.npy"
+        np.save(locked, np.zeros((6, 273, 256), np.float16))
+        locked.chmod(0)
+        assert "cannot read" in check_header(locked)
+
+
+def test_bad_files_found_at_load_time_are_skipped_and_listed(synth_copy, tmp_path):
+    """data.check=header + on_error=skip: NaN (train and validation, found in a DataLoader worker), a symlink
+    loop and a directory in place of a file: training finishes and every one is in skipped_ids.csv."""
+    train_ids, val_ids = fold_ids(synth_copy)
+    put_nan(cadence_path(synth_copy, "train", train_ids[0]))
+    put_nan(cadence_path(synth_copy, "train", val_ids[0]))
+    loop = cadence_path(synth_copy, "train", train_ids[1])
+    loop.unlink()
+    loop.symlink_to(loop)
+    folder = cadence_path(synth_copy, "train", train_ids[2])
+    folder.unlink()
+    folder.mkdir()
+    run = tmp_path / "run"
+    proc = train(tiny(synth_copy, run, "trainer.max_epochs=1", "data.on_error=skip", "data.num_workers=1",
+                      "data.persistent_workers=false"), tmp_path)
+    assert proc.returncode == 0, fail_output(proc)
+    skipped = pd.read_csv(run / "skipped_ids.csv", dtype={"id": str})
+    assert set(skipped["id"]) == {train_ids[0], val_ids[0], train_ids[1], train_ids[2]}
+    m = metrics(run)
+    assert m["status"] == "finished" and m["skipped"] == 4
+    preds = pd.read_csv(run / "val_predictions.csv", dtype={"id": str})
+    assert val_ids[0] not in set(preds["id"]) and len(preds) == len(val_ids) - 1
+
+
+def test_nan_found_at_load_time_with_on_error_raise_names_file_and_fix(synth_copy, tmp_path):
+    train_ids, _ = fold_ids(synth_copy)
+    bad = cadence_path(synth_copy, "train", train_ids[0])
+    put_nan(bad)
+    run = tmp_path / "run"
+    proc = train(tiny(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
+    assert proc.returncode != 0
+    error = metrics(run)["error"]
+    assert str(bad) in error and "data.check=full" in error and "data.on_error=skip" in error
+
+
+# ---- offline -------------------------------------------------------------------------------------------
+def _connects(strace_log: Path) -> list[str]:
+    """Internet connects in an strace log (any process, Go binaries too); AF_UNIX and loopback excluded."""
+    lines = strace_log.read_text(errors="replace").splitlines() if strace_log.is_file() else []
+    return [line for line in lines if "connect(" in line and ("AF_INET" in line) and "127.0.0.1" not in line
+            and '"::1"' not in line]
+
+
+def test_training_and_predict_open_no_network_connection(synth, tmp_path):
+    """Every Python process (workers, W&B's) refuses and records any host lookup or connection; W&B runs in
+    its default mode (auto: offline without a key). With strace present, non-Python processes (wandb-core)
+    are watched too."""
+    attempts = tmp_path / "attempts"
+    attempts.mkdir()
+    env = _env(tmp_path, PYTHONPATH=_pythonpath(OFFLINE_SITE), SETI_OFFLINE_LOG=str(attempts), HOME=str(tmp_path))
+    for key in ("WANDB_MODE", "WANDB_API_KEY", "NO_ALBUMENTATIONS_UPDATE", "HF_HUB_OFFLINE"):
+        env.pop(key, None)
+    strace = shutil.which("strace")
+    run = tmp_path / "run"
+    args = [*tiny(synth, run, "trainer.max_epochs=1", "data.num_workers=1", "aug=light"), "logger=wandb"]
+    prefix = [strace, "-f", "-qq", "-e", "trace=connect", "-o", str(tmp_path / "strace.log")] if strace else []
+    proc = subprocess.run([*prefix, sys.executable, str(REPO / "train.py"), *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, fail_output(proc)
+    assert list((run / "wandb").glob("offline-run-*"))
+    assert metrics(run)["status"] == "finished"
+    pred = subprocess.run([sys.executable, str(REPO / "predict.py"), f"ckpt={run}", f"data.root={synth}",
+                           f"output={tmp_path / 'sub.csv'}", "num_workers=1", f"hydra.run.dir={tmp_path / 'p'}"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert pred.returncode == 0, fail_output(pred)
+    records = "\n".join(p.read_text() for p in attempts.glob("*.txt"))
+    assert records == "", f"network access attempted:\n{records[:4000]}"
+    if strace:
+        assert (tmp_path / "strace.log").is_file()
+        assert _connects(tmp_path / "strace.log") == []
+
+
+def test_offline_guard_catches_a_lookup(tmp_path):
+    """The guard itself works: a plain lookup in a guarded process is refused and recorded."""
+    env = _env(tmp_path, PYTHONPATH=_pythonpath(OFFLINE_SITE), SETI_OFFLINE_LOG=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", "import socket; socket.getaddrinfo('pypi.org', 443)"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "refused by the offline test" in proc.stderr
+    assert "pypi.org" in "".join(p.read_text() for p in tmp_path.glob("attempts-*.txt"))
