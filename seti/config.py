@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from seti.training.devices import gpu_count
+from seti.training.devices import gpu_count, sweep_n_jobs
 
 
 def job_dirname(overrides: str, default: str = "default") -> str:
@@ -28,6 +28,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("seti.job_dirname", job_dirname)
     if not OmegaConf.has_resolver("seti.gpu_count"):
         OmegaConf.register_new_resolver("seti.gpu_count", lambda: max(1, gpu_count()))
+    if not OmegaConf.has_resolver("seti.sweep_n_jobs"):  # cached: decided once at launch, read by every job
+        OmegaConf.register_new_resolver("seti.sweep_n_jobs", sweep_n_jobs, use_cache=True)
 
 
 def check_config(cfg: DictConfig) -> None:

@@ -30,7 +30,7 @@ from seti.training import ddp
 from seti.training.artifacts import (
     METRICS_JSON, SKIPPED_CSV, VAL_PREDICTIONS_CSV, atomic_write_csv, atomic_write_json, atomic_write_text, read_metrics,
 )
-from seti.training.devices import acquire_gpu
+from seti.training.devices import acquire_gpu, job_share
 
 log = logging.getLogger(__name__)
 
@@ -159,14 +159,17 @@ def train(cfg: DictConfig) -> dict:
         output_dir.mkdir(parents=True, exist_ok=True)
         L.seed_everything(int(cfg.seed), workers=True)
         trainer_overrides: dict[str, Any] = {}
-        if cfg.get("gpu_pool"):
-            acquired = acquire_gpu()
-            if acquired is None:
+        share = job_share(cfg)  # launcher=gpus: a slot of a GPU from the lock pool, and a share of the CPUs
+        if share is not None:
+            gpu_lock = acquire_gpu(share.jobs_per_gpu)
+            if gpu_lock is None:
                 trainer_overrides.update(accelerator="cpu", devices=1)
             else:
-                index, gpu_lock = acquired
-                trainer_overrides.update(accelerator="gpu", devices=[index])
-                log.info("this job runs on GPU %d", index)
+                trainer_overrides.update(accelerator="gpu", devices=[gpu_lock.index])
+                log.info("this job runs on GPU %d (slot %d of %d)", gpu_lock.index, gpu_lock.slot, share.jobs_per_gpu)
+            OmegaConf.update(cfg, "data.num_workers", share.num_workers)
+            summary.update(gpu=None if gpu_lock is None else gpu_lock.index, jobs_per_gpu=share.jobs_per_gpu,
+                           parallel_jobs=share.concurrent_jobs, num_workers=share.num_workers)
         datamodule = instantiate(cfg.data, aug=cfg.aug, _recursive_=False)
         model = instantiate(cfg.model, in_chans=datamodule.in_chans, mixup=asdict(datamodule.mixup), _convert_="partial")
         loggers = build_loggers(cfg)
