@@ -465,38 +465,37 @@ def measure(fn, *args, device, **kwargs) -> dict:
     return result
 
 
-class StepClock:
-    """Wall-clock training samples/s over the steps after ``warmup``, data waits included (Lightning's batch hooks
-    leave out the time spent waiting for the loader and moving the batch). Synchronises only twice."""
+CLOCKS: list = []  # the step clocks built for train.py-path runs, newest last
 
-    last: "StepClock | None" = None
 
-    def __new__(cls, *args, **kwargs):  # a Lightning Callback, built lazily so `import` stays light
-        from lightning.pytorch.callbacks import Callback
+def step_clock(warmup: int, steps: int):
+    """Hydra target of the train.py-path runs' extra callback: wall-clock training samples/s over the steps
+    after ``warmup``, data waits included (Lightning's batch hooks, which the pipeline's ThroughputMeter uses,
+    leave out the wait for the loader and the batch transfer). Synchronises the device only twice."""
+    from lightning.pytorch.callbacks import Callback
 
-        class _StepClock(Callback):
-            def __init__(self, warmup: int, steps: int) -> None:
-                self.warmup, self.steps = int(warmup), int(steps)
-                self.mark: float | None = None
-                self.samples, self.seconds = 0, None
-                StepClock.last = self
+    class StepClock(Callback):
+        def __init__(self) -> None:
+            self.mark: float | None = None
+            self.samples, self.seconds = 0, None
 
-            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-                if batch_idx == self.warmup - 1 or batch_idx == self.warmup + self.steps - 1:
-                    _sync(pl_module.device)
-                    now = time.perf_counter()
-                    if batch_idx == self.warmup - 1:
-                        self.mark = now
-                    elif self.mark is not None:
-                        self.seconds = now - self.mark
-                if batch_idx >= self.warmup:
-                    self.samples += _batch_len(batch)
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            if batch_idx in (warmup - 1, warmup + steps - 1):
+                _sync(pl_module.device)
+                now = time.perf_counter()
+                if batch_idx == warmup - 1:
+                    self.mark = now
+                elif self.mark is not None:
+                    self.seconds = now - self.mark
+            if batch_idx >= warmup:
+                self.samples += _batch_len(batch)
 
-            @property
-            def samples_per_s(self) -> float | None:
-                return self.samples / self.seconds if self.seconds else None
+        @property
+        def samples_per_s(self) -> float | None:
+            return self.samples / self.seconds if self.seconds else None
 
-        return _StepClock(*args, **kwargs)
+    CLOCKS.append(StepClock())
+    return CLOCKS[-1]
 
 
 def _batch_len(batch) -> int:
@@ -524,7 +523,7 @@ def train_path(model_name: str, batch: int, settings: GpuSettings, root: Path, o
         "data.cache=false", "logger=csv", "trainer.max_epochs=1", "++trainer.enable_progress_bar=false",
         *(["trainer.accelerator=cpu"] if device.type == "cpu" else []), f"trainer.limit_train_batches={settings.warmup + settings.steps}",
         "trainer.limit_val_batches=1", "test_after_fit=false", "skip_finished=false", "ckpt_path=null",
-        f"paths.output_dir={out_dir}", "+callbacks.bench_clock._target_=" + f"{__name__}.StepClock",
+        f"paths.output_dir={out_dir}", "+callbacks.bench_clock._target_=" + f"{__name__}.step_clock",
         f"+callbacks.bench_clock.warmup={settings.warmup}", f"+callbacks.bench_clock.steps={settings.steps}",
         *(extra or []),
     ]
@@ -532,10 +531,10 @@ def train_path(model_name: str, batch: int, settings: GpuSettings, root: Path, o
     if OmegaConf.select(probe, "data.transforms", default=None) is not None:
         overrides.append("data.transforms=device")
     cfg = compose_train(overrides)
-    StepClock.last = None
+    CLOCKS.clear()
     _reset_peak(device)
     summary = train(cfg)
-    clock = StepClock.last
+    clock = CLOCKS[-1] if CLOCKS else None
     return {
         "batch": batch, "status": summary.get("status"), "run_dir": str(out_dir),
         "samples_per_s": clock.samples_per_s if clock else None,
@@ -617,21 +616,21 @@ def bench_gpu(settings: GpuSettings, work_dir: Path, save=None) -> dict:
 
     clock = Clock(settings.budget_s)
     device = torch.device("cuda" if torch.cuda.is_available() and not settings.tiny else "cpu")
-    results: dict = {
-        "mode": "tiny" if settings.tiny else "gpu", "complete": False,
-        "machine": {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})",
-                    "gpu_memory_gib": torch.cuda.get_device_properties(device).total_memory / GIB if device.type == "cuda" else None,
-                    "cpus": os.cpu_count(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
-        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.__dict__.items()},
-        "models": {}, "predict": {}, "compile": {}, "skipped": [],
-    }
     save = save or (lambda r: None)
     root = work_dir / "data"
-    started = time.perf_counter()
+    # the files first: the generator forks its workers, best done before this process holds a CUDA context
     ensure_dataset(root, n=settings.train_n, test_n=settings.test_n, positive_rate=0.3, seed=0,
                    workers=max(1, min(16, os.cpu_count() or 1)), progress=False)
-    results["data"] = {"root": str(root), "train_n": settings.train_n, "test_n": settings.test_n,
-                       "generate_s": time.perf_counter() - started}
+    cuda = device.type == "cuda"
+    results: dict = {
+        "mode": "tiny" if settings.tiny else "gpu", "complete": False,
+        "machine": {"device": torch.cuda.get_device_name(device) if cuda else f"CPU ({platform.machine()})",
+                    "gpu_memory_gib": torch.cuda.get_device_properties(device).total_memory / GIB if cuda else None,
+                    "cpus": os.cpu_count(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
+        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.__dict__.items()},
+        "data": {"root": str(root), "train_n": settings.train_n, "test_n": settings.test_n, "generate_s": clock.elapsed()},
+        "models": {}, "predict": {}, "compile": {}, "skipped": [],
+    }
     run_dirs: dict[str, list[Path]] = {}
     reference = settings.ladder[0]
     for index, model in enumerate(settings.models):

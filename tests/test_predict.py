@@ -277,6 +277,10 @@ def test_settings_refuse_preprocessing_keys():
         PredictSettings.from_config(_cfg("x", "y.csv") | {"data": {"root": "r", "image_size": [8, 8]}})
     with pytest.raises(PredictError, match="tta must be"):
         PredictSettings.from_config(_cfg("x", "y.csv", tta="rotate"))
+    with pytest.raises(PredictError, match="transforms must be auto, device or workers"):
+        PredictSettings.from_config(_cfg("x", "y.csv", transforms="gpu"))
+    with pytest.raises(PredictError, match="channels_last must be"):
+        PredictSettings.from_config(_cfg("x", "y.csv", channels_last="nhwc"))
 
 
 # ================================================================================= helpers, speed
@@ -310,6 +314,7 @@ def test_batched_path_equals_per_sample_path_on_the_real_sample(sweep, tta):
     stats: dict = {}
     frame = predict_ids(members, SAMPLE, "train", ids, batch_size=4, num_workers=0, tta=tta, stats=stats)
     assert frame["id"].tolist() == ids and stats["cadences_read"] == len(ids) and stats["batches"] == 2
+    assert stats["transforms"] == "device"  # auto without workers: batched in this process
     for member in members:
         np.testing.assert_allclose(frame[member.name], _per_sample_reference(member, SAMPLE, "train", ids, tta), atol=1e-5)
 
@@ -322,10 +327,12 @@ def synthetic_root(tmp_path_factory) -> Path:
                           workers=1, progress=False)
 
 
-def test_one_pass_scores_every_preprocessing_group_on_synthetic_data(runs, synthetic_root, tmp_path):
+@pytest.mark.parametrize("transforms", ["workers", "device"])
+def test_one_pass_scores_every_preprocessing_group_on_synthetic_data(runs, synthetic_root, tmp_path, transforms):
     """Two members with other preprocessing (another image size, no background removal) beside the sweep's
     model: real DataLoader workers read each of 23 synthetic cadences once, in 5 batches (the last one
-    partial), and every member's probabilities equal the per-sample path's."""
+    partial), preprocess them (workers) or hand them raw to the main process (device), and every member's
+    probabilities equal the per-sample path's."""
     def other_preprocessing(checkpoint):
         checkpoint["seti_config"]["data"].update(image_size=[48, 80], background="none")
 
@@ -334,8 +341,10 @@ def test_one_pass_scores_every_preprocessing_group_on_synthetic_data(runs, synth
     assert len({m.preprocess for m in members}) == 2
     ids = pd.read_csv(synthetic_root / "sample_submission.csv", dtype={"id": str})["id"].tolist()
     stats: dict = {}
-    frame = predict_ids(members, synthetic_root, "test", ids, batch_size=5, num_workers=2, tta="flip", stats=stats)
-    assert stats == {"batches": 5, "cadences_read": 23, "channels_last": False, "seconds": stats["seconds"]}
+    frame = predict_ids(members, synthetic_root, "test", ids, batch_size=5, num_workers=2, tta="flip",
+                        transforms=transforms, stats=stats)
+    assert stats == {"batches": 5, "cadences_read": 23, "channels_last": False, "seconds": stats["seconds"],
+                     "transforms": transforms}
     assert list(frame.columns) == ["id", *[m.name for m in members]]
     for member in members:
         reference = _per_sample_reference(member, synthetic_root, "test", ids, "flip")

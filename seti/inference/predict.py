@@ -97,6 +97,7 @@ class PredictSettings:
     precision: str = "auto"
     oof: bool = False
     channels_last: bool | str = "auto"
+    transforms: str = "auto"
 
     @classmethod
     def from_config(cls, cfg: DictConfig | dict) -> "PredictSettings":
@@ -113,7 +114,7 @@ class PredictSettings:
             checkpoint=str(get("checkpoint", "best")), overwrite=bool(get("overwrite", False)), tta=str(get("tta", "none")),
             blend=str(get("blend", "mean")), batch_size=int(get("batch_size", 64)), num_workers=get("num_workers", "auto"),
             device=str(get("device", "auto")), precision=str(get("precision", "auto")), oof=bool(get("oof", False)),
-            channels_last=get("channels_last", "auto"),
+            channels_last=get("channels_last", "auto"), transforms=str(get("transforms", "auto")),
         )
         settings.check()
         return settings
@@ -133,6 +134,8 @@ class PredictSettings:
             raise PredictError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.channels_last not in ("auto", True, False):
             raise PredictError(f"channels_last must be auto, true or false, got {self.channels_last!r}")
+        if self.transforms not in ("auto", "device", "workers"):
+            raise PredictError(f"transforms must be auto, device or workers, got {self.transforms!r}")
 
     @property
     def members_path(self) -> Path:
@@ -422,27 +425,31 @@ def check_files(root: Path, split: str, ids: Sequence[str]) -> None:
 def predict_ids(
     members: Sequence[Member], root: Path, split: str, ids: Sequence[str], *, batch_size: int = 64,
     num_workers: int | str = "auto", device=None, precision: str = "32-true", tta: str = "none",
-    channels_last: bool | str = "auto", stats: dict | None = None,
+    channels_last: bool | str = "auto", transforms: str = "auto", stats: dict | None = None,
 ) -> pd.DataFrame:
     """Probabilities of every member for ``ids`` (rows in ``ids`` order): ``id`` + one column per member.
 
     One pass over the files for the whole ensemble: workers read raw cadences, and each batch is
-    preprocessed on ``device`` once per preprocessing group and scored by all of that group's members.
-    ``stats``, if given, receives the pass's counts (batches, cadences read, channels_last).
+    preprocessed once per preprocessing group (batched; on ``device``, or in the workers on a CPU, see
+    ``transforms``) and scored by all of that group's members. ``stats``, if given, receives the pass's
+    counts (batches, cadences read, channels_last, transforms).
     """
     import torch
     from torch.utils.data import DataLoader
 
-    from seti.inference.engine import RawCadenceDataset, collate_raw, score_cadences
+    from seti.inference.engine import (
+        CollatePreprocessed, RawCadenceDataset, collate_raw, resolve_transforms, score_cadences,
+    )
 
     device = torch.device(device or "cpu")
     frame = pd.DataFrame({"id": list(ids)})
     workers = resolve_workers(num_workers, len(ids), batch_size)
     groups = group_by_preprocessing(members)
+    where = resolve_transforms(transforms, device, workers)
     loader = DataLoader(
         RawCadenceDataset([cadence_path(root, split, cadence_id) for cadence_id in ids]), batch_size=batch_size,
-        shuffle=False, num_workers=workers, pin_memory=device.type == "cuda", collate_fn=collate_raw,
-        prefetch_factor=4 if workers else None,
+        shuffle=False, num_workers=workers, pin_memory=device.type == "cuda",
+        collate_fn=CollatePreprocessed(list(groups)) if where == "workers" else collate_raw,
     )
     started = time.perf_counter()
     indices, probs, counts = score_cadences(
@@ -459,11 +466,12 @@ def predict_ids(
             frame[member.name] = out[:, j]
         log.info("%s: %d model(s) with %s", split, len(group), _describe(preprocess))
     log.info(
-        "%s: %d cadence(s) read once, scored by %d model(s) in %d preprocessing group(s) (tta=%s) in %.1f s: %.1f cadences/s",
-        split, counts["cadences_read"], len(members), len(groups), tta, seconds, len(ids) / max(seconds, 1e-9),
+        "%s: %d cadence(s) read once, preprocessed on the %s, scored by %d model(s) in %d preprocessing group(s) "
+        "(tta=%s) in %.1f s: %.1f cadences/s", split, counts["cadences_read"], "device" if where == "device" else "workers",
+        len(members), len(groups), tta, seconds, len(ids) / max(seconds, 1e-9),
     )
     if stats is not None:
-        stats.update(counts, seconds=seconds)
+        stats.update(counts, seconds=seconds, transforms=where)
     return frame[["id", *[m.name for m in members]]]
 
 
@@ -497,7 +505,7 @@ def blend(predictions: np.ndarray, method: str = "mean") -> np.ndarray:
 def out_of_fold(
     members: Sequence[Member], root: Path, labels: pd.DataFrame, *, tta: str = "none", blend_method: str = "mean",
     reuse_val_predictions: bool | None = None, batch_size: int = 64, num_workers: int | str = "auto", device=None,
-    precision: str = "32-true", channels_last: bool | str = "auto",
+    precision: str = "32-true", channels_last: bool | str = "auto", transforms: str = "auto",
 ) -> dict:
     """Each run's predictions on its own validation fold, averaged per id over runs that cover it.
 
@@ -541,7 +549,7 @@ def out_of_fold(
             check_files(root, "train", ids)
             preds = predict_ids(
                 [member], root, "train", ids, batch_size=batch_size, num_workers=num_workers, device=device,
-                precision=precision, tta=tta, channels_last=channels_last,
+                precision=precision, tta=tta, channels_last=channels_last, transforms=transforms,
             )[member.name].to_numpy()
             source = f"re-predicted (tta={tta})"
         targets = labels.set_index("id").loc[val["id"], "target"].to_numpy()
@@ -598,7 +606,8 @@ def predict(cfg: DictConfig | dict) -> dict:
     passes: dict = {}
     member_preds = predict_ids(
         members, root, "test", ids, batch_size=settings.batch_size, num_workers=settings.num_workers, device=device,
-        precision=precision, tta=settings.tta, channels_last=settings.channels_last, stats=passes,
+        precision=precision, tta=settings.tta, channels_last=settings.channels_last, transforms=settings.transforms,
+        stats=passes,
     )
     seconds = time.perf_counter() - started
     names = [m.name for m in members]
@@ -608,13 +617,14 @@ def predict(cfg: DictConfig | dict) -> dict:
         "num_ids": len(ids), "groups": len(groups), "device": str(device), "precision": precision, "tta": settings.tta,
         "blend": settings.blend if len(members) > 1 else "single", "test_seconds": seconds,
         "test_cadences_per_s": len(ids) / max(seconds, 1e-9), "cadences_read": passes["cadences_read"],
-        "channels_last": passes["channels_last"],
+        "channels_last": passes["channels_last"], "transforms": passes["transforms"],
     }
     oof = None
     if settings.oof:
         oof = out_of_fold(
             members, root, labels, tta=settings.tta, blend_method=settings.blend, batch_size=settings.batch_size,
             num_workers=settings.num_workers, device=device, precision=precision, channels_last=settings.channels_last,
+            transforms=settings.transforms,
         )
         n_cov, n_all = len(oof["frame"]), len(labels)
         message = f"OOF AUROC {oof['auroc']:.4f} over {n_cov} of {n_all} train id(s) from {len(members)} run(s)"
