@@ -648,10 +648,11 @@ def bench_gpu(settings: GpuSettings, work_dir: Path, save=None) -> dict:
             entry["ladder"].append(point)
             if point["status"] != "ok":
                 break
-            if best is not None and point["samples_per_s"] < best["samples_per_s"] * 1.03:
-                break
+            rising = best is None or point["samples_per_s"] >= best["samples_per_s"] * 1.03
             if best is None or point["samples_per_s"] > best["samples_per_s"]:
                 best = point
+            if not rising:  # within 3% of the best so far: a bigger batch will not pay
+                break
         entry["best_batch"] = best["batch"] if best else None
         save(results)
         for batch in dict.fromkeys(b for b in (reference, entry["best_batch"]) if b is not None):
