@@ -309,7 +309,7 @@ def build_model(checkpoint: dict, path: str | Path):
     try:
         model = CadenceClassifier(
             backbone=backbone, in_chans=int(hp["in_chans"]), optimizer=None,
-            channels_last=bool(hp.get("channels_last", False)), name=hp.get("name"),
+            channels_last=False, name=hp.get("name"),  # predict.py's channels_last decides (engine.score_cadences)
         )
     except (TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"checkpoint {path}: cannot build its model {backbone.get('name')!r}: {err}") from err

@@ -12,7 +12,6 @@ import os
 import resource
 import time
 import traceback
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seti.config import check_config
 from seti.inference.engine import auto_precision, predict_probabilities
+from seti.models.mixup import build_mixup
 from seti.training import ddp
 from seti.training.artifacts import (
     METRICS_JSON, SKIPPED_CSV, VAL_PREDICTIONS_CSV, atomic_write_csv, atomic_write_json, atomic_write_text, read_metrics,
@@ -71,6 +71,20 @@ class ConfigInCheckpoint(Callback):
 def resolve_precision(precision: Any, accelerator: str) -> Any:
     """``auto``: bf16-mixed on a GPU that supports it, 16-mixed on an older GPU, else 32-true."""
     return auto_precision(on_gpu=accelerator != "cpu") if precision == "auto" else precision
+
+
+def on_cuda(accelerator: str) -> bool:
+    """Whether a Trainer with this ``accelerator`` setting trains on a CUDA GPU."""
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
+def resolve_benchmark(benchmark: Any, accelerator: str) -> bool | None:
+    """``trainer.benchmark``: ``auto`` turns cudnn's autotuner on on CUDA (every batch has the same size)."""
+    if benchmark == "auto":
+        return on_cuda(accelerator)
+    if benchmark is None or benchmark is True or benchmark is False:
+        return benchmark
+    raise ValueError(f"trainer.benchmark must be true, false, auto or null, got {benchmark!r}")
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
@@ -170,15 +184,18 @@ def train(cfg: DictConfig) -> dict:
             OmegaConf.update(cfg, "data.num_workers", share.num_workers)
             summary.update(gpu=None if gpu_lock is None else gpu_lock.index, jobs_per_gpu=share.jobs_per_gpu,
                            parallel_jobs=share.concurrent_jobs, num_workers=share.num_workers)
+        accelerator = trainer_overrides.get("accelerator", cfg.trainer.get("accelerator", "auto"))
+        benchmark = resolve_benchmark(cfg.trainer.get("benchmark"), accelerator)
         datamodule = instantiate(cfg.data, aug=cfg.aug, _recursive_=False)
-        model = instantiate(cfg.model, in_chans=datamodule.in_chans, mixup=asdict(datamodule.mixup), _convert_="partial")
+        mixup = build_mixup((cfg.get("aug") or {}).get("mixup"))  # the model applies it; data never sees it
+        model = instantiate(cfg.model, in_chans=datamodule.in_chans, mixup=mixup, _convert_="partial")
         loggers = build_loggers(cfg)
         callbacks = build_callbacks(cfg, has_logger=bool(loggers))
         meter = ThroughputMeter()
-        accelerator = trainer_overrides.get("accelerator", cfg.trainer.get("accelerator", "auto"))
         trainer: L.Trainer = instantiate(
             cfg.trainer, logger=loggers or False, callbacks=[*callbacks, meter, ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True))],
-            precision=resolve_precision(cfg.trainer.get("precision", "auto"), accelerator), **trainer_overrides,
+            precision=resolve_precision(cfg.trainer.get("precision", "auto"), accelerator), benchmark=benchmark,
+            **trainer_overrides,
         )
         trainable = any(p.requires_grad for p in model.parameters())
         ddp.prepare_ddp_relaunch()
@@ -251,6 +268,10 @@ def _validation_predictions(model, datamodule, best_path: str, trainer: L.Traine
         multiprocessing_context=datamodule.multiprocessing_context,
     )
     device = trainer.strategy.root_device
+    if getattr(datamodule, "device_transforms", None) is not None and datamodule.transforms == "device":
+        from seti.data.device_transforms import PreprocessThen
+
+        model = PreprocessThen(datamodule.preprocess, model)  # the loader yields raw cadences on this path
     indices, probs = predict_probabilities(model, loader, device=device, precision=str(trainer.precision))
     val = datamodule.val_set
     return pd.DataFrame({"id": [val.ids[i] for i in indices], "target": val.targets[indices], "pred": probs})
