@@ -541,9 +541,14 @@ def train_path(model_name: str, batch: int, settings: GpuSettings, root: Path, o
         "meter_samples_per_s": summary.get("train_samples_per_s"),
         "peak_memory_gib": (summary.get("peak_memory_mb") or 0) / 1024 if device.type == "cuda" else None,
         "precision": summary.get("precision"), "transforms": OmegaConf.select(cfg, "data.transforms", default="workers"),
-        "channels_last": bool(OmegaConf.select(cfg, "model.channels_last", default=False)),
-        "compile": OmegaConf.select(cfg, "model.compile", default=None), "overrides": extra or [],
+        "channels_last": _switch(OmegaConf.select(cfg, "model.channels_last", default=False), device),
+        "compile": _switch(OmegaConf.select(cfg, "model.compile", default=False), device), "overrides": extra or [],
     }
+
+
+def _switch(value, device) -> bool:
+    """A true | false | auto model setting as the run resolves it (auto: on on CUDA)."""
+    return device.type == "cuda" if value == "auto" else bool(value)
 
 
 def predict_rate(run_dirs: list[Path], root: Path, settings: GpuSettings, members: int, tta: str, cadences: int,
@@ -681,7 +686,9 @@ def bench_gpu(settings: GpuSettings, work_dir: Path, save=None) -> dict:
     save(results)
     results["projections"] = projections(results, settings)
     save(results)
-    # optional, while time is left: torch.compile on the bare loop at the reference batch (slow to compile)
+    # optional, while time is left: model.compile=true on the train.py path at the reference batch (the
+    # compile-off figure is the run above), or torch.compile on the bare loop where the config has no such key
+    has_compile_key = compose_train([]).model.get("compile", None) is not None
     for model in settings.models:
         if settings.tiny or device.type != "cuda":
             results["compile"][model] = {"status": "skipped", "reason": "only measured on a GPU (compiling takes minutes on a CPU)"}
@@ -689,7 +696,18 @@ def bench_gpu(settings: GpuSettings, work_dir: Path, save=None) -> dict:
         if clock.left() < 120:
             results["compile"][model] = {"status": "skipped", "reason": f"time budget ({clock.left():.0f} s left)"}
             continue
-        results["compile"][model] = measure(bare_loop, model, reference, settings, device, True, device=device)
+        if has_compile_key:
+            out = work_dir / "runs" / f"{model}-bs{reference}-compiled"
+            point = measure(train_path, model, reference, settings, root, out, device, ["model.compile=true"], device=device)
+            point["path"] = "train.py"
+        else:
+            point = measure(bare_loop, model, reference, settings, device, True, device=device)
+            point["path"] = "bare loop"
+        off = ((results["models"][model]["runs"].get(str(reference)) or {}).get("train_path") or {}) if has_compile_key else \
+            next((p for p in results["models"][model]["ladder"] if p["batch"] == reference), {})
+        point["batch"] = reference
+        point["without_compile_samples_per_s"] = off.get("samples_per_s")
+        results["compile"][model] = point
         save(results)
     results["wall_s"] = clock.elapsed()
     results["complete"] = True
@@ -762,10 +780,11 @@ def gpu_markdown(results: dict) -> str:
     for name, p in results["predict"].items():
         lines.append(f"| {name} | {p.get('members', 'n/a')} | {p.get('tta', 'n/a')} | {p.get('batch_size', 'n/a')} "
                      f"| {_fmt(p.get('cadences_per_s'))} | {_fmt(p.get('member_cadences_per_s'))} |")
-    compiled = {m: c for m, c in results.get("compile", {}).items() if c.get("status") == "ok"}
+    compiled = {m: c for m, c in results.get("compile", {}).items() if c.get("status") in ("ok", "finished")}
     if compiled:
-        lines += ["", "torch.compile, bare loop at the reference batch: " + ", ".join(
-            f"{m} {_fmt(c['samples_per_s'])} samples/s" for m, c in compiled.items())]
+        lines += ["", "torch.compile (model.compile=true) at the reference batch: " + "; ".join(
+            f"{m} ({c.get('path')}) {_fmt(c.get('samples_per_s'))} samples/s vs {_fmt(c.get('without_compile_samples_per_s'))}"
+            " without" for m, c in compiled.items())]
     proj = results.get("projections") or {}
     if proj:
         lines += ["", f"| projected wall time, one job at a time | at batch {settings['ladder'][0]} | at each model's fastest batch |", "|---|---|---|"]
