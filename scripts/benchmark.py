@@ -4,7 +4,7 @@
   python scripts/benchmark.py train    [--root ROOT] [--model tiny] [--batch-size 32] [--batches 30] [--memory-models tiny b0]
   python scripts/benchmark.py predict  --ckpt RUN_DIR_OR_CKPT [--root ROOT]
   python scripts/benchmark.py all
-  python scripts/benchmark.py gpu      [--json PATH] [--docs PATH] [--tiny] [--budget-s 270] [--work-dir DIR]
+  python scripts/benchmark.py gpu      [--json PATH] [--docs PATH] [--tiny] [--budget-s 240] [--work-dir DIR]
   python scripts/benchmark.py gpu      --from-json PATH [--docs PATH]     # re-render a run's table into the docs
 
 ROOT defaults to the synthetic default dataset (generated on first use). Nothing here is asserted.
@@ -859,7 +859,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ckpt", default=None, help="checkpoint, run dir or sweep dir (predict)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--tiny", action="store_true", help="gpu: tiny settings even where CUDA is available")
-    parser.add_argument("--budget-s", type=float, default=None, help="gpu: wall-time budget (default 270 s; tiny 600 s)")
+    parser.add_argument("--budget-s", type=float, default=None, help="gpu: wall-time budget (default 240 s; tiny 600 s)")
     parser.add_argument("--work-dir", type=Path, default=None, help="gpu: where data and runs go (default: a temp dir)")
     parser.add_argument("--docs", type=Path, default=None,
                         help="gpu: the Markdown file whose gpu section is replaced (default docs/benchmarks.md; tiny: none)")
