@@ -8,7 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from seti.training.devices import gpu_count
+from seti.training.devices import gpu_count, sweep_n_jobs
 
 
 #: characters a job directory name keeps as they are: all of them plain in Hydra's override grammar, so
@@ -73,6 +73,8 @@ def register_resolvers() -> None:
         )
     if not OmegaConf.has_resolver("seti.gpu_count"):
         OmegaConf.register_new_resolver("seti.gpu_count", lambda: max(1, gpu_count()))
+    if not OmegaConf.has_resolver("seti.sweep_n_jobs"):  # cached: decided once at launch, read by every job
+        OmegaConf.register_new_resolver("seti.sweep_n_jobs", sweep_n_jobs, use_cache=True)
 
 
 def check_config(cfg: DictConfig) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE_ROOT = REPO.parent / "shared" / "data" / "kaggle-sample"
+SAMPLE_ROOT = Path(os.environ.get("SETI_SAMPLE_DIR") or REPO.parent / "shared" / "data" / "kaggle-sample")
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def sample_root() -> Path:
     if not (SAMPLE_ROOT / "train_labels.csv").is_file():
-        pytest.fail(f"the real Kaggle sample is missing at {SAMPLE_ROOT} (expected shared/ beside the checkout)")
+        pytest.fail(f"the real Kaggle sample is missing at {SAMPLE_ROOT} (expected shared/ beside the checkout, or set SETI_SAMPLE_DIR)")
     return SAMPLE_ROOT
 
 

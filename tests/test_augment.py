@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from seti.data.augment import CadenceAugment, MixupSettings, build_augment
+from seti.data.augment import CadenceAugment, build_augment
 from seti.data.layout import CADENCE_SHAPE, OFF_PANELS, ON_PANELS, cadence_path, load_cadence
 from seti.data.preprocess import Preprocessor
+from seti.models.mixup import Mixup
 from pathlib import Path
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -35,7 +36,7 @@ def test_pipelines_keep_shape_and_dtype(sample_root, name, layout, panels):
         if image_aug is not None:
             image = image_aug(image=image)["image"]
         assert image.shape == (64, 96, pre.in_chans) and image.dtype == np.float32 and np.isfinite(image).all()
-    assert isinstance(mixup, MixupSettings)
+    assert isinstance(mixup, Mixup)
     assert mixup.enabled == (name == "strong")
 
 
@@ -78,7 +79,7 @@ def test_bad_aug_configs_are_rejected():
     with pytest.raises(ValueError, match="aug.cadence.swap_on_off_p"):
         CadenceAugment(swap_on_off_p=1.5)
     with pytest.raises(ValueError, match="aug.mixup.label"):
-        MixupSettings(alpha=1, p=1, label="or")
+        build_augment({"name": "x", "mixup": {"_target_": "seti.models.mixup.Mixup", "alpha": 1, "p": 1, "label": "or"}})
     with pytest.raises(ValueError, match="unknown key"):
         build_augment({"name": "x", "cadence": {"shuffle_of_p": 0.2}})
     with pytest.raises(ValueError, match=r"aug.image\[0\]"):

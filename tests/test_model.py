@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import timm
 import torch
 from safetensors.torch import save_file
 
-from seti.data.augment import MixupSettings
 from seti.models.backbone import PretrainedWeightsError, create_backbone
 from seti.models.classifier import CadenceClassifier
+from seti.models.mixup import Mixup
 from seti.models.schedule import warmup_cosine
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def imagenet_like_weights(tmp_path, suffix: str):
@@ -67,15 +71,40 @@ def make_module(**kwargs) -> CadenceClassifier:
 
 def test_mixup_max_rule_keeps_any_needle_positive():
     torch.manual_seed(0)
-    module = make_module(mixup=MixupSettings(alpha=1.0, p=1.0, label="max"))
+    mixup = Mixup(alpha=1.0, p=1.0, label="max")
     x = torch.randn(16, 3, 16, 16)
     y = torch.tensor([1.0] * 4 + [0.0] * 12)
-    mixed_x, mixed_y = module.apply_mixup(x, y)
+    mixed_x, mixed_y = mixup(x, y)
     assert mixed_x.shape == x.shape and set(mixed_y.tolist()) <= {0.0, 1.0}
-    assert mixed_y.sum() >= y.sum()
-    module = make_module(mixup={"alpha": 1.0, "p": 1.0, "label": "mix"})
-    _, soft = module.apply_mixup(x, y)
+    assert mixed_y.sum() >= y.sum() and not torch.equal(mixed_x, x)
+    _, soft = Mixup(alpha=1.0, p=1.0, label="mix")(x, y)
     assert ((soft > 0) & (soft < 1)).any()
+
+
+def test_mixup_is_off_for_the_last_fraction_of_epochs():
+    mixup = Mixup(alpha=1.0, p=1.0, off_last_fraction=0.2)
+    x, y = torch.randn(8, 1, 4, 4), torch.tensor([1.0] * 2 + [0.0] * 6)
+    assert [mixup.active(epoch, 10) for epoch in range(10)] == [True] * 8 + [False] * 2
+    same_x, same_y = mixup(x, y, epoch=9, max_epochs=10)
+    assert same_x is x and same_y is y
+    assert not Mixup(alpha=0.0, p=1.0).active(0, 10)
+
+
+def test_mixup_is_built_from_the_aug_config_and_used_by_the_model():
+    from omegaconf import OmegaConf
+
+    from seti.models.mixup import build_mixup
+
+    strong = OmegaConf.load(REPO / "conf" / "aug" / "strong.yaml").mixup
+    mixup = build_mixup(strong)
+    assert isinstance(mixup, Mixup) and mixup.enabled and mixup.label == "max"
+    assert build_mixup({"alpha": 1.0, "p": 0.5}).enabled  # no _target_: the same class
+    with pytest.raises(ValueError, match="aug.mixup has an unknown key"):
+        build_mixup({"_target_": "seti.models.mixup.Mixup", "alpah": 1.0})
+    with pytest.raises(ValueError, match="aug.mixup.label"):
+        Mixup(alpha=1, p=1, label="or")
+    module = make_module(mixup=mixup)
+    assert module.mixup is mixup and module.hparams["mixup"] == mixup.settings()
 
 
 def test_forward_and_losses():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -23,18 +24,18 @@ from seti.inference.predict import (
     CheckpointError,
     PredictError,
     PredictSettings,
-    benchmark_predict,
     blend,
     find_checkpoints,
     load_member,
     load_members,
     out_of_fold,
     predict,
+    predict_ids,
     rank01,
 )
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "kaggle-sample"
+SAMPLE = Path(os.environ.get("SETI_SAMPLE_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data" / "kaggle-sample")
 
 pytestmark = pytest.mark.skipif(not (SAMPLE / "sample_submission.csv").is_file(), reason=f"no Kaggle sample at {SAMPLE}")
 
@@ -276,6 +277,10 @@ def test_settings_refuse_preprocessing_keys():
         PredictSettings.from_config(_cfg("x", "y.csv") | {"data": {"root": "r", "image_size": [8, 8]}})
     with pytest.raises(PredictError, match="tta must be"):
         PredictSettings.from_config(_cfg("x", "y.csv", tta="rotate"))
+    with pytest.raises(PredictError, match="transforms must be auto, device or workers"):
+        PredictSettings.from_config(_cfg("x", "y.csv", transforms="gpu"))
+    with pytest.raises(PredictError, match="channels_last must be"):
+        PredictSettings.from_config(_cfg("x", "y.csv", channels_last="nhwc"))
 
 
 # ================================================================================= helpers, speed
@@ -287,10 +292,64 @@ def test_rank_blend_and_single_member():
     assert np.allclose(blend(preds[:, :1], "rank"), preds[:, 0])  # one member keeps its probabilities
 
 
-def test_benchmark_predict(runs):
-    result = benchmark_predict(runs[0], SAMPLE, batch_size=2, n_batches=2, num_workers=0)
-    assert result["cadences"] == 4 and result["device"] in ("cpu", "cuda")
-    assert result["predict_cadences_per_s"] > 0 and result["forward_cadences_per_s"] > 0 and result["ratio"] > 0
+# ================================================================================= the batched device path
+def _per_sample_reference(member, root: Path, split: str, ids: list[str], tta: str) -> np.ndarray:
+    """The earlier predict path, still the one train.py's validation predictions take: each worker
+    preprocesses one cadence at a time (CadenceDataset), then the model scores the batch."""
+    from torch.utils.data import DataLoader
+
+    from seti.data.dataset import CadenceDataset
+    from seti.inference.engine import predict_probabilities
+
+    loader = DataLoader(CadenceDataset(root, split, ids, None, member.preprocess), batch_size=3, shuffle=False)
+    indices, probs = predict_probabilities(member.model, loader, "cpu", "32-true", tta)
+    assert indices.tolist() == list(range(len(ids)))
+    return probs
+
+
+@pytest.mark.parametrize("tta", ["none", "flip"])
+def test_batched_path_equals_per_sample_path_on_the_real_sample(sweep, tta):
+    members = load_members(find_checkpoints(sweep))
+    ids = read_id_table(SAMPLE / "train_labels.csv", require_binary_target=True)["id"].tolist()
+    stats: dict = {}
+    frame = predict_ids(members, SAMPLE, "train", ids, batch_size=4, num_workers=0, tta=tta, stats=stats)
+    assert frame["id"].tolist() == ids and stats["cadences_read"] == len(ids) and stats["batches"] == 2
+    assert stats["transforms"] == "device"  # auto without workers: batched in this process
+    for member in members:
+        np.testing.assert_allclose(frame[member.name], _per_sample_reference(member, SAMPLE, "train", ids, tta), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory) -> Path:
+    from seti.data.synthetic import ensure_dataset
+
+    return ensure_dataset(tmp_path_factory.mktemp("synthetic") / "set", n=4, test_n=23, positive_rate=0.5, seed=3,
+                          workers=1, progress=False)
+
+
+@pytest.mark.parametrize("transforms", ["workers", "device"])
+def test_one_pass_scores_every_preprocessing_group_on_synthetic_data(runs, synthetic_root, tmp_path, transforms):
+    """Two members with other preprocessing (another image size, no background removal) beside the sweep's
+    model: real DataLoader workers read each of 23 synthetic cadences once, in 5 batches (the last one
+    partial), preprocess them (workers) or hand them raw to the main process (device), and every member's
+    probabilities equal the per-sample path's."""
+    def other_preprocessing(checkpoint):
+        checkpoint["seti_config"]["data"].update(image_size=[48, 80], background="none")
+
+    edited = _edited_checkpoint(runs[1] / "checkpoints" / "best.ckpt", tmp_path / "other.ckpt", other_preprocessing)
+    members = load_members([*find_checkpoints(runs[0]), *find_checkpoints(runs[1]), *find_checkpoints(edited)])
+    assert len({m.preprocess for m in members}) == 2
+    ids = pd.read_csv(synthetic_root / "sample_submission.csv", dtype={"id": str})["id"].tolist()
+    stats: dict = {}
+    frame = predict_ids(members, synthetic_root, "test", ids, batch_size=5, num_workers=2, tta="flip",
+                        transforms=transforms, stats=stats)
+    assert stats == {"batches": 5, "cadences_read": 23, "channels_last": False, "seconds": stats["seconds"],
+                     "transforms": transforms}
+    assert list(frame.columns) == ["id", *[m.name for m in members]]
+    for member in members:
+        reference = _per_sample_reference(member, synthetic_root, "test", ids, "flip")
+        np.testing.assert_allclose(frame[member.name], reference, atol=1e-5)
+    assert not np.allclose(frame[members[1].name], frame[members[2].name])  # same weights, other preprocessing
 
 
 # ================================================================================= CLI (last: they wait for the jobs)

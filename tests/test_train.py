@@ -74,7 +74,7 @@ def test_data_and_model_instantiate(sample_root, model, aug):
     net = instantiate(cfg.model, in_chans=dm.in_chans, _convert_="partial")
     out = net(torch.zeros(2, dm.in_chans, 32, 32))
     assert out.shape == (2,)
-    trainer = instantiate(cfg.trainer, logger=False, enable_progress_bar=False, precision="32-true")
+    trainer = instantiate(cfg.trainer, logger=False, enable_progress_bar=False, precision="32-true", benchmark=False)
     assert trainer.max_epochs == cfg.trainer.max_epochs
 
 

@@ -3,7 +3,9 @@
 Two stages because they act on different things. Cadence transforms know which panels are ON target and
 change the label when the physics says so (a signal moved to the OFF positions is no longer ET). Image
 transforms (flips, shifts, masking) act on the preprocessed (H, W, C) float32 image and keep the label.
-Mixup acts on whole batches, so it lives in the model and only its settings live in the ``aug`` config.
+Mixup acts on whole batches, so it is a callable the pipeline builds from ``aug.mixup`` and hands to the
+model (:mod:`seti.models.mixup`). With ``data.transforms=device`` the same config runs batched on the
+training device instead (:mod:`seti.data.device_transforms`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from seti.data.layout import OFF_PANELS, ON_PANELS
-
-MIXUP_LABEL_RULES = ("max", "mix")
+from seti.models.mixup import Mixup, build_mixup
 
 
 @dataclass
@@ -52,6 +53,11 @@ class CadenceAugment:
                 raise ValueError(f"aug.cadence.needle has an unknown key: {err}") from err
 
     @property
+    def needle_params(self):
+        """The injected needles' :class:`seti.data.synthetic.SyntheticParams` (None without injection)."""
+        return self._needle_params
+
+    @property
     def active(self) -> bool:
         return max(self.shuffle_off_p, self.swap_on_off_p, self.inject_needle_p) > 0
 
@@ -70,34 +76,6 @@ class CadenceAugment:
             cadence[on + off] = cadence[off + on]
             target = 0
         return cadence, target
-
-
-@dataclass(frozen=True)
-class MixupSettings:
-    """Per-batch mixup, applied by the model: mixing weight ~ Beta(alpha, alpha), with probability ``p``.
-
-    ``label``: ``max`` (a mix holding any needle is positive, the competition's rule) or ``mix`` (the
-    usual convex combination). ``off_last_fraction``: fraction of the final epochs trained without mixup.
-    """
-
-    alpha: float = 0.0
-    p: float = 0.0
-    label: str = "max"
-    off_last_fraction: float = 0.2
-
-    def __post_init__(self) -> None:
-        if self.alpha < 0:
-            raise ValueError(f"aug.mixup.alpha must be >= 0, got {self.alpha}")
-        if not 0.0 <= self.p <= 1.0:
-            raise ValueError(f"aug.mixup.p must be in [0, 1], got {self.p}")
-        if self.label not in MIXUP_LABEL_RULES:
-            raise ValueError(f"aug.mixup.label must be one of {list(MIXUP_LABEL_RULES)}, got {self.label!r}")
-        if not 0.0 <= self.off_last_fraction <= 1.0:
-            raise ValueError(f"aug.mixup.off_last_fraction must be in [0, 1], got {self.off_last_fraction}")
-
-    @property
-    def enabled(self) -> bool:
-        return self.alpha > 0 and self.p > 0
 
 
 def build_image_augment(transforms: list | None) -> A.Compose | None:
@@ -119,27 +97,35 @@ def build_image_augment(transforms: list | None) -> A.Compose | None:
     return A.Compose(built, strict=True)
 
 
-def build_augment(aug_cfg: DictConfig | dict | None) -> tuple[CadenceAugment | None, A.Compose | None, MixupSettings]:
-    """The three parts of an ``aug`` config: cadence transforms, image transforms, mixup settings."""
+def build_augment(aug_cfg: DictConfig | dict | None) -> tuple[CadenceAugment | None, A.Compose | None, Mixup]:
+    """The three parts of an ``aug`` config: cadence transforms, image transforms, the mixup callable."""
     if aug_cfg is None:
-        return None, None, MixupSettings()
+        return None, None, Mixup()
+    cfg = check_aug_keys(aug_cfg)
+    cadence = build_cadence_augment(cfg)
+    image = build_image_augment(cfg.get("image"))
+    return cadence, image, build_mixup(cfg.get("mixup"))
+
+
+def check_aug_keys(aug_cfg: DictConfig | dict) -> DictConfig:
     cfg = OmegaConf.create(aug_cfg) if isinstance(aug_cfg, dict) else aug_cfg
     known = {"name", "cadence", "image", "mixup"}
     unknown = set(cfg.keys()) - known
     if unknown:
         raise ValueError(f"aug config has unknown key(s) {sorted(unknown)}; expected {sorted(known)}")
-    cadence_cfg = _plain(cfg.get("cadence"))
+    return cfg
+
+
+def build_cadence_augment(aug_cfg: DictConfig | dict | None) -> CadenceAugment | None:
+    """``aug.cadence`` -> :class:`CadenceAugment`, or None when every probability is 0."""
+    if aug_cfg is None:
+        return None
+    cfg = check_aug_keys(aug_cfg)
     try:
-        cadence = CadenceAugment(**cadence_cfg)
+        cadence = CadenceAugment(**_plain(cfg.get("cadence")))
     except TypeError as err:
         raise ValueError(f"aug.cadence has an unknown key: {err}") from err
-    image = build_image_augment(cfg.get("image"))
-    mixup_cfg = _plain(cfg.get("mixup"))
-    try:
-        mixup = MixupSettings(**mixup_cfg)
-    except TypeError as err:
-        raise ValueError(f"aug.mixup has an unknown key: {err}") from err
-    return (cadence if cadence.active else None), image, mixup
+    return cadence if cadence.active else None
 
 
 def _plain(node: Any) -> dict:

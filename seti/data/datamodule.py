@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, DistributedSampler
 
-from seti.data.augment import MixupSettings, build_augment
+from seti.data.augment import build_cadence_augment, build_image_augment, check_aug_keys
 from seti.data.dataset import CadenceDataset, find_bad_files
 from seti.data.folds import split_fold
 from seti.data.layout import LABELS_CSV, SUBMISSION_CSV, CadenceDataError, cadence_path, read_id_table
@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 ON_ERROR = ("raise", "skip")
 CHECKS = ("header", "full", "none")
 SOURCES = ("kaggle", "synthetic")
+TRANSFORMS = ("auto", "workers", "device")
+#: eval batches on a GPU hold no gradients or activations to keep: this many training batches' worth
+GPU_EVAL_BATCH_FACTOR = 4
 TEST_LABELS_CSV = "test_labels.csv"
 CACHE_AUTO_MB = 1024
 
@@ -52,6 +55,11 @@ class CadenceDataModule(L.LightningDataModule):
     keeps parallel sweep jobs from racing). Validation is fold ``fold`` of a deterministic stratified
     ``num_folds``-fold split seeded by ``seed``; the test set is ``ROOT/test`` scored against
     ``ROOT/test_labels.csv`` where one exists (synthetic data); the predict set is the submission's ids.
+
+    ``transforms``: where cadences become model inputs. ``workers``: preprocessing and albumentations in
+    the DataLoader workers. ``device``: workers only read raw float16 cadences, and
+    :class:`~seti.data.device_transforms.DeviceTransforms` does the rest batched on the training device in
+    :meth:`on_after_batch_transfer`. ``auto``: device when the trainer runs on CUDA, else workers.
     """
 
     def __init__(
@@ -77,6 +85,9 @@ class CadenceDataModule(L.LightningDataModule):
         check: str = "header",
         limit_train: int | None = None,
         cache: bool | str = "auto",
+        transforms: str = "auto",
+        needle_bank_dir: str | None = None,
+        needle_bank_size: int = 256,
         aug: DictConfig | dict | None = None,
     ) -> None:
         super().__init__()
@@ -90,6 +101,12 @@ class CadenceDataModule(L.LightningDataModule):
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         if int(num_workers) < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        if transforms not in TRANSFORMS:
+            raise ValueError(f"data.transforms must be one of {list(TRANSFORMS)}, got {transforms!r}")
+        if eval_batch_size is not None and int(eval_batch_size) < 1:
+            raise ValueError(f"data.eval_batch_size must be >= 1 or null, got {eval_batch_size}")
+        if int(needle_bank_size) < 1:
+            raise ValueError(f"data.needle_bank_size must be >= 1, got {needle_bank_size}")
         if root in (None, "", "???"):
             raise ValueError("data.root is not set: pass data.root=/path/to/kaggle/data (the folder holding train_labels.csv)")
         self.root = Path(os.path.expanduser(str(root)))
@@ -97,7 +114,7 @@ class CadenceDataModule(L.LightningDataModule):
         self.synthetic = OmegaConf.to_container(synthetic, resolve=True) if isinstance(synthetic, DictConfig) else dict(synthetic or {})
         self.num_folds, self.fold, self.seed = int(num_folds), int(fold), int(seed)
         self.batch_size = int(batch_size)
-        self.eval_batch_size = int(eval_batch_size or batch_size)
+        self.eval_batch_size_setting = None if eval_batch_size is None else int(eval_batch_size)
         self.num_workers = int(num_workers)
         self.pin_memory = torch.cuda.is_available() if pin_memory == "auto" else bool(pin_memory)
         self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
@@ -111,7 +128,15 @@ class CadenceDataModule(L.LightningDataModule):
         if cache not in ("auto", True, False):
             raise ValueError(f"data.cache must be auto, true or false, got {cache!r}")
         self.cache = cache
-        self.cadence_augment, self.image_augment, self.mixup = build_augment(aug)
+        self.aug = check_aug_keys(aug) if aug is not None else None
+        self.cadence_augment = build_cadence_augment(self.aug)
+        self.image_augment = build_image_augment(self.aug.get("image")) if self.aug is not None else None
+        self.transforms_setting = transforms
+        self.needle_bank_dir, self.needle_bank_size = needle_bank_dir, int(needle_bank_size)
+        self.on_gpu = torch.cuda.is_available()  # until a trainer says where it runs (setup)
+        self.device_transforms = None
+        if transforms == "device" or (transforms == "auto" and self.on_gpu):
+            self._build_device_transforms()  # early: an unsupported aug.image entry fails before any work
         self.skipped: list[dict[str, str]] = []
         self.train_set: CadenceDataset | None = None
         self.val_set: CadenceDataset | None = None
@@ -123,8 +148,45 @@ class CadenceDataModule(L.LightningDataModule):
         return self.preprocess.in_chans
 
     @property
-    def mixup_settings(self) -> MixupSettings:
-        return self.mixup
+    def transforms(self) -> str:
+        """``workers`` or ``device``: ``auto`` resolved for where the run trains."""
+        if self.transforms_setting != "auto":
+            return self.transforms_setting
+        return "device" if self.on_gpu else "workers"
+
+    @property
+    def eval_batch_size(self) -> int:
+        """``data.eval_batch_size``, or null: GPU_EVAL_BATCH_FACTOR x batch_size on a GPU, batch_size on CPU."""
+        if self.eval_batch_size_setting is not None:
+            return self.eval_batch_size_setting
+        return self.batch_size * (GPU_EVAL_BATCH_FACTOR if self.on_gpu else 1)
+
+    @property
+    def dataset_preprocess(self) -> Preprocessor | None:
+        """What the Datasets run in workers: the preprocessing, or nothing on the device path."""
+        return None if self.transforms == "device" else self.preprocess
+
+    def _build_device_transforms(self):
+        if self.device_transforms is None:
+            from seti.data.device_transforms import build_device_transforms
+
+            self.device_transforms = build_device_transforms(
+                self.aug, self.preprocess, self.needle_bank_dir, self.needle_bank_size, bank_seed=self.seed,
+            )
+        return self.device_transforms
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """On the device path, turn raw cadences into model inputs here (augmented in training only)."""
+        if self.transforms != "device":
+            return batch
+        transforms = self._build_device_transforms()
+        x, y, index = batch
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.training:
+            x, y = transforms.train(x, y)
+        else:
+            x = transforms.eval(x)
+        return x, y, index
 
     # ---- Lightning hooks -------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -136,6 +198,11 @@ class CadenceDataModule(L.LightningDataModule):
             ensure_dataset(self.root, params=params, **spec)
 
     def setup(self, stage: str | None = None) -> None:
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None:
+            self.on_gpu = trainer.strategy.root_device.type == "cuda"
+        if self.transforms == "device":
+            self._build_device_transforms()
         if stage in (None, "fit", "validate") and self.val_set is None:
             labels = read_id_table(self.root / LABELS_CSV, require_binary_target=True)
             labels = self._drop_bad(labels, "train")
@@ -166,7 +233,7 @@ class CadenceDataModule(L.LightningDataModule):
             self.test_set = self._dataset("test", labels, augment=False)
         if stage == "predict" and self.predict_set is None:
             table = self._drop_bad(read_id_table(self.root / SUBMISSION_CSV, require_binary_target=False), "test")
-            self.predict_set = CadenceDataset(self.root, "test", table["id"].tolist(), None, self.preprocess)
+            self.predict_set = CadenceDataset(self.root, "test", table["id"].tolist(), None, self.dataset_preprocess)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True, batch_size=self.batch_size, drop_last=len(self.train_set) > self.batch_size)
@@ -185,11 +252,12 @@ class CadenceDataModule(L.LightningDataModule):
 
     # ---- helpers ---------------------------------------------------------------------------------
     def _dataset(self, split: str, table: pd.DataFrame, augment: bool) -> CadenceDataset:
+        workers = self.transforms == "workers"
         return CadenceDataset(
-            self.root, split, table["id"].tolist(), table["target"].tolist(), self.preprocess,
-            cadence_augment=self.cadence_augment if augment else None,
-            image_augment=self.image_augment if augment else None,
-            cache=self._use_cache(len(table)),
+            self.root, split, table["id"].tolist(), table["target"].tolist(), self.dataset_preprocess,
+            cadence_augment=self.cadence_augment if augment and workers else None,
+            image_augment=self.image_augment if augment and workers else None,
+            cache=workers and self._use_cache(len(table)),
             on_error=self.on_error, replace_failed=augment, check=self.check,
         )
 

@@ -80,7 +80,9 @@ class CadenceDataset(Dataset):
     """Cadences of one split: returns ``(image float32 (C, H, W), target float32, index)``.
 
     ``targets`` is None for the unlabelled predict set (target -1). Cadence augmentation may change the
-    label (see :class:`seti.data.augment.CadenceAugment`); image augmentation never does.
+    label (see :class:`seti.data.augment.CadenceAugment`); image augmentation never does. With
+    ``preprocess=None`` (``data.transforms=device``) it returns the raw float16 (6, 273, 256) cadence as
+    read and validated, and the device does the rest.
     """
 
     def __init__(
@@ -89,7 +91,7 @@ class CadenceDataset(Dataset):
         split: str,
         ids: list[str],
         targets: list[int] | None,
-        preprocess: Preprocessor,
+        preprocess: Preprocessor | None,
         cadence_augment: CadenceAugment | None = None,
         image_augment: A.Compose | None = None,
         cache: bool = False,
@@ -109,7 +111,7 @@ class CadenceDataset(Dataset):
         self._seeded_for: int | None = None
         # Preprocessed images, kept per process when nothing random happens before the image stage:
         # epochs after the first then skip loading and cleaning (the CPU default's bottleneck).
-        self.cache_enabled = bool(cache) and cadence_augment is None
+        self.cache_enabled = bool(cache) and cadence_augment is None and preprocess is not None
         self._cache: dict[int, np.ndarray] = {}
         if on_error not in ("raise", "skip"):
             raise ValueError(f"data.on_error must be raise or skip, got {on_error!r}")
@@ -171,11 +173,17 @@ class CadenceDataset(Dataset):
         kept = [sample for sample in samples if sample is not None]
         if kept:
             return default_collate(kept)
-        height, width = self.preprocess.image_size
-        return (torch.empty(0, self.preprocess.in_chans, height, width), torch.empty(0), torch.empty(0, dtype=torch.long))
+        if self.preprocess is None:  # data.transforms=device: raw cadences
+            empty = torch.empty(0, *CADENCE_SHAPE, dtype=torch.float16)
+        else:
+            height, width = self.preprocess.image_size
+            empty = torch.empty(0, self.preprocess.in_chans, height, width)
+        return empty, torch.empty(0), torch.empty(0, dtype=torch.long)
 
     def _item(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         target = -1 if self.targets is None else int(self.targets[index])
+        if self.preprocess is None:
+            return torch.from_numpy(load_cadence(self.path(index))), torch.tensor(float(target)), index
         if self.cadence_augment is not None or self.image_augment is not None:
             self._reseed_for_worker()
         image = self._cache.get(index) if self.cache_enabled else None

@@ -3,9 +3,9 @@
 Every checkpoint carries its run's resolved config (``seti_config``), so the test set is preprocessed
 exactly as the model was trained; the command line cannot change that (a mismatch would silently ruin
 the scores). ``ckpt`` may name a checkpoint file, a run directory or a sweep directory; several
-checkpoints form an ensemble. Members that share a preprocessing config share one DataLoader and see
-each batch together (every cadence is read and preprocessed once per group, not once per model); their
-probabilities are blended by mean or by rank. ``oof=true`` adds each run's out-of-fold predictions on
+checkpoints form an ensemble. The files are read once for the whole ensemble: workers load raw cadences,
+each batch is preprocessed on the device once per distinct preprocessing and scored by all members that
+share it (see seti.inference.engine); their probabilities are blended by mean or by rank. ``oof=true`` adds each run's out-of-fold predictions on
 the labelled train set and their AUROC, the honest estimate of the ensemble's test score.
 
 Every input is checked (ids, test files, checkpoints, existing outputs) before any inference, and the
@@ -96,6 +96,8 @@ class PredictSettings:
     device: str = "auto"
     precision: str = "auto"
     oof: bool = False
+    channels_last: bool | str = "auto"
+    transforms: str = "auto"
 
     @classmethod
     def from_config(cls, cfg: DictConfig | dict) -> "PredictSettings":
@@ -112,6 +114,7 @@ class PredictSettings:
             checkpoint=str(get("checkpoint", "best")), overwrite=bool(get("overwrite", False)), tta=str(get("tta", "none")),
             blend=str(get("blend", "mean")), batch_size=int(get("batch_size", 64)), num_workers=get("num_workers", "auto"),
             device=str(get("device", "auto")), precision=str(get("precision", "auto")), oof=bool(get("oof", False)),
+            channels_last=get("channels_last", "auto"), transforms=str(get("transforms", "auto")),
         )
         settings.check()
         return settings
@@ -129,6 +132,10 @@ class PredictSettings:
             raise PredictError(f"num_workers must be auto or an integer >= 0, got {self.num_workers!r}")
         if str(self.precision) not in PRECISIONS:
             raise PredictError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.channels_last not in ("auto", True, False):
+            raise PredictError(f"channels_last must be auto, true or false, got {self.channels_last!r}")
+        if self.transforms not in ("auto", "device", "workers"):
+            raise PredictError(f"transforms must be auto, device or workers, got {self.transforms!r}")
 
     @property
     def members_path(self) -> Path:
@@ -302,7 +309,7 @@ def build_model(checkpoint: dict, path: str | Path):
     try:
         model = CadenceClassifier(
             backbone=backbone, in_chans=int(hp["in_chans"]), optimizer=None,
-            channels_last=bool(hp.get("channels_last", False)), name=hp.get("name"),
+            channels_last=False, name=hp.get("name"),  # predict.py's channels_last decides (engine.score_cadences)
         )
     except (TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"checkpoint {path}: cannot build its model {backbone.get('name')!r}: {err}") from err
@@ -418,35 +425,53 @@ def check_files(root: Path, split: str, ids: Sequence[str]) -> None:
 def predict_ids(
     members: Sequence[Member], root: Path, split: str, ids: Sequence[str], *, batch_size: int = 64,
     num_workers: int | str = "auto", device=None, precision: str = "32-true", tta: str = "none",
+    channels_last: bool | str = "auto", transforms: str = "auto", stats: dict | None = None,
 ) -> pd.DataFrame:
-    """Probabilities of every member for ``ids`` (rows in ``ids`` order): ``id`` + one column per member."""
+    """Probabilities of every member for ``ids`` (rows in ``ids`` order): ``id`` + one column per member.
+
+    One pass over the files for the whole ensemble: workers read raw cadences, and each batch is
+    preprocessed once per preprocessing group (batched; on ``device``, or in the workers on a CPU, see
+    ``transforms``) and scored by all of that group's members. ``stats``, if given, receives the pass's
+    counts (batches, cadences read, channels_last, transforms).
+    """
     import torch
     from torch.utils.data import DataLoader
 
-    from seti.data.dataset import CadenceDataset
-    from seti.inference.engine import predict_probabilities
+    from seti.inference.engine import (
+        CollatePreprocessed, RawCadenceDataset, collate_raw, resolve_transforms, score_cadences,
+    )
 
     device = torch.device(device or "cpu")
     frame = pd.DataFrame({"id": list(ids)})
     workers = resolve_workers(num_workers, len(ids), batch_size)
-    for preprocess, group in group_by_preprocessing(members).items():
-        dataset = CadenceDataset(root, split, list(ids), None, preprocess)
-        loader = DataLoader(
-            dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=device.type == "cuda",
-        )
-        started = time.perf_counter()
-        indices, probs = predict_probabilities(_model_stack([m.model for m in group]), loader, device, precision, tta)
-        seconds = time.perf_counter() - started
+    groups = group_by_preprocessing(members)
+    where = resolve_transforms(transforms, device, workers)
+    loader = DataLoader(
+        RawCadenceDataset([cadence_path(root, split, cadence_id) for cadence_id in ids]), batch_size=batch_size,
+        shuffle=False, num_workers=workers, pin_memory=device.type == "cuda",
+        collate_fn=CollatePreprocessed(list(groups)) if where == "workers" else collate_raw,
+    )
+    started = time.perf_counter()
+    indices, probs, counts = score_cadences(
+        [(preprocess, _model_stack([m.model for m in group])) for preprocess, group in groups.items()], loader, device,
+        precision, tta, channels_last,
+    )
+    seconds = time.perf_counter() - started
+    for (preprocess, group), group_probs in zip(groups.items(), probs):
         out = np.full((len(ids), len(group)), np.nan)
-        out[indices] = probs.reshape(len(indices), len(group))
+        out[indices] = group_probs.reshape(len(indices), len(group))
         if np.isnan(out).any():
             raise RuntimeError(f"inference returned {int(np.isnan(out).any(axis=1).sum())} id(s) without a prediction")
         for j, member in enumerate(group):
             frame[member.name] = out[:, j]
-        log.info(
-            "%s: %d cadence(s) x %d model(s) (%s, %s) in %.1f s: %.1f cadences/s",
-            split, len(ids), len(group), _describe(preprocess), "tta=" + tta, seconds, len(ids) / max(seconds, 1e-9),
-        )
+        log.info("%s: %d model(s) with %s", split, len(group), _describe(preprocess))
+    log.info(
+        "%s: %d cadence(s) read once, preprocessed on the %s, scored by %d model(s) in %d preprocessing group(s) "
+        "(tta=%s) in %.1f s: %.1f cadences/s", split, counts["cadences_read"], "device" if where == "device" else "workers",
+        len(members), len(groups), tta, seconds, len(ids) / max(seconds, 1e-9),
+    )
+    if stats is not None:
+        stats.update(counts, seconds=seconds, transforms=where)
     return frame[["id", *[m.name for m in members]]]
 
 
@@ -480,7 +505,7 @@ def blend(predictions: np.ndarray, method: str = "mean") -> np.ndarray:
 def out_of_fold(
     members: Sequence[Member], root: Path, labels: pd.DataFrame, *, tta: str = "none", blend_method: str = "mean",
     reuse_val_predictions: bool | None = None, batch_size: int = 64, num_workers: int | str = "auto", device=None,
-    precision: str = "32-true",
+    precision: str = "32-true", channels_last: bool | str = "auto", transforms: str = "auto",
 ) -> dict:
     """Each run's predictions on its own validation fold, averaged per id over runs that cover it.
 
@@ -524,7 +549,7 @@ def out_of_fold(
             check_files(root, "train", ids)
             preds = predict_ids(
                 [member], root, "train", ids, batch_size=batch_size, num_workers=num_workers, device=device,
-                precision=precision, tta=tta,
+                precision=precision, tta=tta, channels_last=channels_last, transforms=transforms,
             )[member.name].to_numpy()
             source = f"re-predicted (tta={tta})"
         targets = labels.set_index("id").loc[val["id"], "target"].to_numpy()
@@ -610,9 +635,11 @@ def predict(cfg: DictConfig | dict) -> dict:
         len(members), len(groups), device, precision, settings.tta, settings.blend, [m.name for m in members],
     )
     started = time.perf_counter()
+    passes: dict = {}
     member_preds = predict_ids(
         members, root, "test", ids, batch_size=settings.batch_size, num_workers=settings.num_workers, device=device,
-        precision=precision, tta=settings.tta,
+        precision=precision, tta=settings.tta, channels_last=settings.channels_last, transforms=settings.transforms,
+        stats=passes,
     )
     seconds = time.perf_counter() - started
     names = [m.name for m in members]
@@ -621,13 +648,15 @@ def predict(cfg: DictConfig | dict) -> dict:
         "output": str(settings.output), "members_file": str(settings.members_path), "members": names,
         "num_ids": len(ids), "groups": len(groups), "device": str(device), "precision": precision, "tta": settings.tta,
         "blend": settings.blend if len(members) > 1 else "single", "test_seconds": seconds,
-        "test_cadences_per_s": len(ids) / max(seconds, 1e-9),
+        "test_cadences_per_s": len(ids) / max(seconds, 1e-9), "cadences_read": passes["cadences_read"],
+        "channels_last": passes["channels_last"], "transforms": passes["transforms"],
     }
     oof = None
     if settings.oof:
         oof = out_of_fold(
             members, root, labels, tta=settings.tta, blend_method=settings.blend, batch_size=settings.batch_size,
-            num_workers=settings.num_workers, device=device, precision=precision,
+            num_workers=settings.num_workers, device=device, precision=precision, channels_last=settings.channels_last,
+            transforms=settings.transforms,
         )
         n_cov, n_all = len(oof["frame"]), len(labels)
         message = f"OOF AUROC {oof['auroc']:.4f} over {n_cov} of {n_all} train id(s) from {len(members)} run(s)"
@@ -649,78 +678,3 @@ def predict(cfg: DictConfig | dict) -> dict:
         settings.output, len(result), settings.members_path, len(members), summary["test_cadences_per_s"],
     )
     return summary
-
-
-# ================================================================================= speed
-def benchmark_predict(
-    ckpt_path: str | Path, root: str | Path, batch_size: int = 64, n_batches: int = 10, *,
-    num_workers: int | str = "auto", device: str = "auto", precision: str = "auto", tta: str = "none",
-    checkpoint: str = "best",
-) -> dict:
-    """Cadences/s of the predict loop (read + preprocess + transfer + forward) vs the bare forward pass.
-
-    Both run on the same ``batch_size * n_batches`` test cadences (the submission's ids, repeated if too
-    few) with the same members (the first preprocessing group of ``ckpt_path``), autocast and TTA; the
-    bare pass feeds batches preloaded on the device. ``ratio`` = predict / forward: near 1 means the
-    model is the bottleneck, well below 1 means data loading is (add workers, or CPUs).
-    """
-    import torch
-    from torch.utils.data import DataLoader
-
-    from seti.data.dataset import CadenceDataset
-    from seti.inference.engine import autocast_for, predict_probabilities
-
-    root = _path(root)
-    setup_started = time.perf_counter()
-    members = load_members(find_checkpoints(ckpt_path, checkpoint))
-    preprocess, group = next(iter(group_by_preprocessing(members).items()))
-    submission = read_id_table(root / SUBMISSION_CSV, require_binary_target=False)
-    n = batch_size * n_batches
-    ids = [str(i) for i in np.resize(submission["id"].to_numpy(), n)]
-    check_files(root, "test", sorted(set(ids)))
-    dev = resolve_device(device)
-    prec = resolve_precision(precision, dev)
-    workers = resolve_workers(num_workers, n, batch_size)
-    stack = _model_stack([m.model for m in group]).to(dev)
-    dataset = CadenceDataset(root, "test", ids, None, preprocess)
-    setup_s = time.perf_counter() - setup_started
-
-    def sync() -> None:
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-
-    def loader() -> DataLoader:
-        return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=dev.type == "cuda")
-
-    batches = [x.to(dev) for x, _, _ in loader()]  # preload (also warms the page cache for the predict pass)
-
-    @torch.no_grad()
-    def forward_all() -> None:
-        for x in batches:
-            with autocast_for(dev, prec):
-                p = torch.sigmoid(stack(x).float())
-                if tta == "flip":
-                    p = (p + torch.sigmoid(stack(torch.flip(x, dims=[-1])).float())) / 2
-        sync()
-
-    forward_all()  # warm-up: kernels, autotuning, allocator
-    started = time.perf_counter()
-    forward_all()
-    forward_s = time.perf_counter() - started
-    started = time.perf_counter()
-    for _ in loader():
-        pass
-    load_s = time.perf_counter() - started
-    started = time.perf_counter()
-    predict_probabilities(stack, loader(), dev, prec, tta)
-    sync()
-    predict_s = time.perf_counter() - started
-    result = {
-        "cadences": n, "batch_size": batch_size, "n_batches": n_batches, "members": len(group), "num_workers": workers,
-        "device": str(dev), "precision": prec, "tta": tta, "image": [preprocess.in_chans, *preprocess.image_size],
-        "setup_s": setup_s, "predict_s": predict_s, "forward_s": forward_s, "load_s": load_s,
-        "predict_cadences_per_s": n / predict_s, "forward_cadences_per_s": n / forward_s,
-        "load_cadences_per_s": n / load_s, "ratio": forward_s / predict_s,
-    }
-    log.info("benchmark: %s", result)
-    return result

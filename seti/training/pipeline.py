@@ -17,7 +17,6 @@ import signal
 import threading
 import time
 import traceback
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +31,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from seti.config import check_config, job_dirname
 from seti.inference.engine import auto_precision, predict_probabilities
+from seti.models.mixup import build_mixup
 from seti.training import ddp
 from seti.training.artifacts import (
     METRICS_JSON, SKIPPED_CSV, VAL_PREDICTIONS_CSV, atomic_write_csv, atomic_write_json, atomic_write_text, read_metrics,
 )
 from seti.training.checkpoint import AtomicCheckpointIO, load_checkpoint_file
-from seti.training.devices import acquire_gpu
+from seti.training.devices import acquire_gpu, job_share
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,20 @@ class ConfigInCheckpoint(Callback):
 def resolve_precision(precision: Any, accelerator: str) -> Any:
     """``auto``: bf16-mixed on a GPU that supports it, 16-mixed on an older GPU, else 32-true."""
     return auto_precision(on_gpu=accelerator != "cpu") if precision == "auto" else precision
+
+
+def on_cuda(accelerator: str) -> bool:
+    """Whether a Trainer with this ``accelerator`` setting trains on a CUDA GPU."""
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
+def resolve_benchmark(benchmark: Any, accelerator: str) -> bool | None:
+    """``trainer.benchmark``: ``auto`` turns cudnn's autotuner on on CUDA (every batch has the same size)."""
+    if benchmark == "auto":
+        return on_cuda(accelerator)
+    if benchmark is None or benchmark is True or benchmark is False:
+        return benchmark
+    raise ValueError(f"trainer.benchmark must be true, false, auto or null, got {benchmark!r}")
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
@@ -225,16 +239,22 @@ def _train(cfg: DictConfig, output_dir: Path, received: dict) -> dict:
         output_dir.mkdir(parents=True, exist_ok=True)
         L.seed_everything(int(cfg.seed), workers=True)
         trainer_overrides: dict[str, Any] = {}
-        if cfg.get("gpu_pool"):
-            acquired = acquire_gpu()
-            if acquired is None:
+        share = job_share(cfg)  # launcher=gpus: a slot of a GPU from the lock pool, and a share of the CPUs
+        if share is not None:
+            gpu_lock = acquire_gpu(share.jobs_per_gpu)
+            if gpu_lock is None:
                 trainer_overrides.update(accelerator="cpu", devices=1)
             else:
-                index, gpu_lock = acquired
-                trainer_overrides.update(accelerator="gpu", devices=[index])
-                log.info("this job runs on GPU %d", index)
+                trainer_overrides.update(accelerator="gpu", devices=[gpu_lock.index])
+                log.info("this job runs on GPU %d (slot %d of %d)", gpu_lock.index, gpu_lock.slot, share.jobs_per_gpu)
+            OmegaConf.update(cfg, "data.num_workers", share.num_workers)
+            summary.update(gpu=None if gpu_lock is None else gpu_lock.index, jobs_per_gpu=share.jobs_per_gpu,
+                           parallel_jobs=share.concurrent_jobs, num_workers=share.num_workers)
+        accelerator = trainer_overrides.get("accelerator", cfg.trainer.get("accelerator", "auto"))
+        benchmark = resolve_benchmark(cfg.trainer.get("benchmark"), accelerator)
         datamodule = instantiate(cfg.data, aug=cfg.aug, _recursive_=False)
-        model = instantiate(cfg.model, in_chans=datamodule.in_chans, mixup=asdict(datamodule.mixup), _convert_="partial")
+        mixup = build_mixup((cfg.get("aug") or {}).get("mixup"))  # the model applies it; data never sees it
+        model = instantiate(cfg.model, in_chans=datamodule.in_chans, mixup=mixup, _convert_="partial")
         trainable = any(p.requires_grad for p in model.parameters())
         # Everything that can be refused is refused before the first step: a checkpoint to resume from,
         # the data (generated if synthetic, headers checked) and, when a test stage will run, the test files.
@@ -247,7 +267,6 @@ def _train(cfg: DictConfig, output_dir: Path, received: dict) -> dict:
         loggers = build_loggers(cfg)
         callbacks = build_callbacks(cfg, has_logger=bool(loggers))
         meter = ThroughputMeter()
-        accelerator = trainer_overrides.get("accelerator", cfg.trainer.get("accelerator", "auto"))
         if trainable and is_rank_zero():
             clock = AttemptClock(output_dir, resumed=resume_from is not None, started=started)
             set_aside_csv_log(output_dir)
@@ -255,7 +274,8 @@ def _train(cfg: DictConfig, output_dir: Path, received: dict) -> dict:
             cfg.trainer, logger=loggers or False,
             callbacks=[*callbacks, meter, ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)), *([clock] if clock else [])],
             plugins=[AtomicCheckpointIO()],
-            precision=resolve_precision(cfg.trainer.get("precision", "auto"), accelerator), **trainer_overrides,
+            precision=resolve_precision(cfg.trainer.get("precision", "auto"), accelerator), benchmark=benchmark,
+            **trainer_overrides,
         )
         ddp.prepare_ddp_relaunch()
         if trainable:
@@ -383,6 +403,10 @@ def _validation_predictions(model, datamodule, best_path: str, trainer: L.Traine
         multiprocessing_context=datamodule.multiprocessing_context, collate_fn=datamodule.val_set.collate,
     )
     device = trainer.strategy.root_device
+    if getattr(datamodule, "device_transforms", None) is not None and datamodule.transforms == "device":
+        from seti.data.device_transforms import PreprocessThen
+
+        model = PreprocessThen(datamodule.preprocess, model)  # the loader yields raw cadences on this path
     indices, probs = predict_probabilities(model, loader, device=device, precision=str(trainer.precision))
     val = datamodule.val_set
     return pd.DataFrame({"id": [val.ids[i] for i in indices], "target": val.targets[indices], "pred": probs})
