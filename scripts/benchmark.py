@@ -137,7 +137,7 @@ def bench_train(root: Path, model_name: str, batch_size: int, batches: int, imag
     class SkipWarmup(L.Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             if batch_idx == warmup:
-                meter.samples, meter.seconds = 0, 0.0
+                meter.reset()
 
     trainer = L.Trainer(max_epochs=1, limit_train_batches=warmup + batches, limit_val_batches=0, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -470,8 +470,9 @@ CLOCKS: list = []  # the step clocks built for train.py-path runs, newest last
 
 def step_clock(warmup: int, steps: int):
     """Hydra target of the train.py-path runs' extra callback: wall-clock training samples/s over the steps
-    after ``warmup``, data waits included (Lightning's batch hooks, which the pipeline's ThroughputMeter uses,
-    leave out the wait for the loader and the batch transfer). Synchronises the device only twice."""
+    after ``warmup``, data waits included, as the pipeline's ThroughputMeter counts them, but without the
+    warm-up steps (cuDNN autotuning, compilation) that the meter's whole-epoch figure includes. Synchronises
+    the device only twice."""
     from lightning.pytorch.callbacks import Callback
 
     class StepClock(Callback):

@@ -43,22 +43,41 @@ log = logging.getLogger(__name__)
 
 
 class ThroughputMeter(Callback):
-    """Training samples per second, timed over training batches only (validation excluded)."""
+    """Training samples per second by wall clock, validation excluded.
+
+    The clock runs from each epoch's first training batch (DataLoader start-up excluded) to the epoch's
+    end or the next validation, so it includes what a user waits for: loading, the host-to-device copy
+    and the device-side transforms (``on_after_batch_transfer``), not only the optimiser step. The GPU is
+    synchronised only when the clock stops, never per step.
+    """
 
     def __init__(self) -> None:
-        self.samples = 0
-        self.seconds = 0.0
-        self._start: float | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what was measured so far (benchmarks call it after their warm-up steps)."""
+        self.samples, self.seconds, self._since = 0, 0.0, None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self._start = time.perf_counter()
+        if self._since is None:
+            self._since = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self._start is not None:
-            if torch.cuda.is_available() and pl_module.device.type == "cuda":
-                torch.cuda.synchronize(pl_module.device)
-            self.seconds += time.perf_counter() - self._start
-            self.samples += int(batch[0].shape[0]) * trainer.world_size
+        self.samples += int(batch[0].shape[0]) * trainer.world_size
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._stop(pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._stop(pl_module)
+
+    def _stop(self, pl_module) -> None:
+        if self._since is None:
+            return
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        self.seconds += time.perf_counter() - self._since
+        self._since = None
 
     @property
     def samples_per_s(self) -> float:
