@@ -99,3 +99,28 @@ def test_dedoppler_through_train_py_beats_chance(tmp_path):
     assert metrics["best_val_auroc"] >= 0.75, metrics["best_val_auroc"]
     preds = pd.read_csv(run / "val_predictions.csv", dtype={"id": str})
     assert auroc_by_hand(preds["target"], preds["pred"]) == pytest.approx(metrics["best_val_auroc"], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_cpu_study_preset_end_to_end(tmp_path):
+    """experiment=augmentation_study_cpu as the README runs it (shrunk: 40 cadences, 1 epoch, small images):
+    9 jobs (3 training seeds x 3 augs) on one fold split, the dedoppler row, then the report's seed tables."""
+    common = ["experiment=augmentation_study_cpu", "data.synthetic.n=40", "data.synthetic.test_n=4",
+              "+data.synthetic.params.engine=numpy", "data.limit_train=null", "data.num_workers=0",
+              "data.batch_size=8", "trainer.max_epochs=1", "logger=csv"]
+    train(["-m", *common, "data.image_size=[32,64]"], tmp_path)
+    train(["-m", *common, "model=dedoppler", "aug=none", "seed=1"], tmp_path)
+    sweep = tmp_path / "logs" / "study-cpu"
+    runs = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
+    assert len(runs) == 10 and all(r["status"] == "finished" for r in runs)
+    tiny = [r for r in runs if r["model"] == "tiny"]
+    assert sorted((r["seed"], r["aug"]) for r in tiny) == sorted((s, a) for s in (1, 2, 3) for a in ("none", "light", "strong"))
+    val_ids = {frozenset(pd.read_csv(Path(r["run_dir"]) / "val_predictions.csv", dtype={"id": str})["id"]) for r in runs}
+    assert len(val_ids) == 1  # every seed and the dedoppler validate on the same ids
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(sweep), "--n-boot", "50"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "disclosure: dedoppler: tuned constants" in proc.stdout and "disclosure: strong: injects needles" in proc.stdout
+    seeds = pd.read_csv(sweep / "report" / "seeds.csv")
+    assert set(seeds.loc[seeds["model"] == "tiny", "n_seeds"]) == {3}
+    assert len(pd.read_csv(sweep / "report" / "seed_comparisons.csv")) == 6  # (light, strong) x 3 seeds
