@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from seti.report.stats import bootstrap_aucs, delong_contrast_test
+from seti.report.sweep import aug_sort_key, model_sort_key
 
 __all__ = ["VERDICT_RULE", "unpooled_contrast", "seed_verdict", "seed_spread"]
 
@@ -102,7 +103,10 @@ def seed_spread(used: pd.DataFrame) -> pd.DataFrame:
             "std_over_seeds": float(v.std(ddof=1)) if len(v) > 1 else math.nan,
             "min_over_seeds": float(v.min()), "max_over_seeds": float(v.max()),
         })
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    order = sorted(range(len(df)), key=lambda i: (str(df["data"][i]), model_sort_key(df["model"][i]),
+                                                  aug_sort_key(df["aug"][i])))
+    return df.iloc[order].reset_index(drop=True)
 
 
 def _seed_key(s) -> tuple:
