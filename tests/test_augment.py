@@ -7,8 +7,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from seti.data.augment import CadenceAugment, build_augment
-from seti.data.layout import CADENCE_SHAPE, OFF_PANELS, ON_PANELS, cadence_path, load_cadence
+from seti.data.layout import CADENCE_SHAPE, OFF_PANELS, ON_PANELS
 from seti.data.preprocess import Preprocessor
+from seti.data.synthetic import SyntheticParams, generate_cadence
 from seti.models.mixup import Mixup
 from pathlib import Path
 
@@ -24,10 +25,10 @@ def marked_cadence() -> np.ndarray:
 
 @pytest.mark.parametrize("name", AUGS)
 @pytest.mark.parametrize("layout, panels", [("channels", "all"), ("stack", "on")])
-def test_pipelines_keep_shape_and_dtype(sample_root, name, layout, panels):
+def test_pipelines_keep_shape_and_dtype(name, layout, panels):
     cadence_aug, image_aug, mixup = build_augment(OmegaConf.load(CONF / "aug" / f"{name}.yaml"))
     pre = Preprocessor(panels=panels, layout=layout, image_size=(64, 96))
-    cadence = load_cadence(cadence_path(sample_root, "train", "1004c26b9a3f877"))
+    cadence = generate_cadence(np.random.default_rng(3), True, SyntheticParams(engine="numpy")).astype(np.float16)
     rng = np.random.default_rng(0)
     for _ in range(5):
         raw, target = (cadence_aug(cadence, 0, rng) if cadence_aug else (cadence, 0))
@@ -73,6 +74,28 @@ def test_inject_needle_makes_positive_with_signal_only_on():
     # positives are never injected into (they already hold a needle)
     again, target = CadenceAugment(inject_needle_p=1.0)(noise, 1, rng)
     assert target == 1 and np.array_equal(again, noise)
+
+
+def test_strong_injects_needles_from_its_own_distribution():
+    """aug=strong must not inject needles drawn like the synthetic evaluation set's (an oracle augmentation):
+    its needle block sets another distribution, and the injected needles follow it."""
+    from seti.data.synthetic import sample_needle
+
+    cadence_aug, _, _ = build_augment(OmegaConf.load(CONF / "aug" / "strong.yaml"))
+    params, evaluation = cadence_aug._needle_params, SyntheticParams()
+    differ = [k for k in ("snr_range", "faint_fraction", "max_drift_hz_s", "sine_fraction", "width_range_hz", "profiles")
+              if getattr(params, k) != getattr(evaluation, k)]
+    assert len(differ) >= 3, differ
+    rng = np.random.default_rng(0)
+    needles = [sample_needle(rng, params, ON_PANELS) for _ in range(300)]
+    lo, hi = params.snr_range
+    assert all(lo <= n.snr <= hi for n in needles)
+    assert all(abs(n.drift_hz_s) <= params.max_drift_hz_s for n in needles)
+    assert {n.profile for n in needles} == set(params.profiles)
+    assert all(n.sine_amplitude_hz == 0 for n in needles) == (params.sine_fraction == 0)
+    # the evaluation generator's draws fall outside that distribution often (faint needles, sine paths)
+    evaluation_needles = [sample_needle(rng, evaluation, ON_PANELS) for _ in range(300)]
+    assert sum(not lo <= n.snr <= hi for n in evaluation_needles) > 30
 
 
 def test_bad_aug_configs_are_rejected():

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from seti.baselines import DedopplerScorer, dedoppler_scores
 from seti.baselines.dedoppler import _dilate, _median, dedoppler_maps, preprocess, taylor_tree
-
-SAMPLE = Path("/work/shared/data/kaggle-sample")
 
 
 def make_cadence(rng: np.random.Generator, panels, *, amp=0.8, f0=60.0, rate=0.05, width=1.5) -> np.ndarray:
@@ -131,14 +127,13 @@ def test_helpers_match_numpy_and_scipy():
         np.testing.assert_array_equal(_dilate(a, radius, 2), expected)
 
 
-@pytest.mark.skipif(not (SAMPLE / "train_labels.csv").is_file(), reason="shared Kaggle sample not present")
-def test_real_sample_bright_needle_ranks_above_negatives():
+def test_real_sample_bright_needle_ranks_above_negatives(sample_root):
     import pandas as pd
 
     from seti.data.layout import cadence_path, load_cadence
 
-    labels = pd.read_csv(SAMPLE / "train_labels.csv", dtype={"id": str})
-    x = np.stack([load_cadence(cadence_path(SAMPLE, "train", i)) for i in labels["id"]])
+    labels = pd.read_csv(sample_root / "train_labels.csv", dtype={"id": str})
+    x = np.stack([load_cadence(cadence_path(sample_root, "train", i)) for i in labels["id"]])
     scores = dict(zip(labels["id"], dedoppler_scores(x)))
     negatives = [scores[i] for i, t in zip(labels["id"], labels["target"]) if t == 0]
     assert all(np.isfinite(list(scores.values())))

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import timm
 import torch
+import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from seti.models.backbone import PretrainedWeightsError, create_backbone
@@ -69,25 +70,100 @@ def make_module(**kwargs) -> CadenceClassifier:
     )
 
 
-def test_mixup_max_rule_keeps_any_needle_positive():
+def _traceable_batch(n: int) -> torch.Tensor:
+    """Sample i is the one-hot vector e_i (as an n-pixel image): a mix lam*e_i + (1-lam)*e_j shows which
+    partner j it was mixed with and the weight lam, independently of how apply_mixup draws them."""
+    return torch.eye(n).reshape(n, 1, n, 1)
+
+
+def _partners(mixed: torch.Tensor) -> tuple[list[int], list[float]]:
+    flat = mixed.reshape(mixed.shape[0], -1)
+    partners, weights = [], []
+    for i, row in enumerate(flat):
+        others = [j for j in torch.nonzero(row).flatten().tolist() if j != i]
+        partners.append(others[0] if others else i)
+        weights.append(float(row[i]))
+    return partners, weights
+
+
+@pytest.mark.parametrize("rule", ["max", "mix"])
+def test_mixup_label_rules_against_the_mixed_pairs(rule):
+    """max: a mix is positive iff either partner holds a needle; mix: the same convex weight as the image."""
     torch.manual_seed(0)
-    mixup = Mixup(alpha=1.0, p=1.0, label="max")
-    x = torch.randn(16, 3, 16, 16)
+    mixup = Mixup(alpha=1.0, p=1.0, label=rule)
+    n = 16
     y = torch.tensor([1.0] * 4 + [0.0] * 12)
-    mixed_x, mixed_y = mixup(x, y)
-    assert mixed_x.shape == x.shape and set(mixed_y.tolist()) <= {0.0, 1.0}
-    assert mixed_y.sum() >= y.sum() and not torch.equal(mixed_x, x)
-    _, soft = Mixup(alpha=1.0, p=1.0, label="mix")(x, y)
-    assert ((soft > 0) & (soft < 1)).any()
+    checked = 0
+    for _ in range(5):
+        mixed_x, mixed_y = mixup(_traceable_batch(n), y)
+        partners, weights = _partners(mixed_x)
+        for i, (j, lam) in enumerate(zip(partners, weights)):
+            if j == i:
+                assert mixed_y[i] == y[i]
+                continue
+            checked += 1
+            if rule == "max":
+                assert mixed_y[i] == float(bool(y[i]) or bool(y[j])), (i, j)
+            else:
+                assert float(mixed_y[i]) == pytest.approx(lam * float(y[i]) + (1 - lam) * float(y[j]), abs=1e-6)
+    assert checked > 40  # most samples found a partner
+    # a negative mixed with a negative stays negative under "max" (an "everything -> 1" bug fails here)
+    if rule == "max":
+        assert (mixed_y == 0).any()
 
 
-def test_mixup_is_off_for_the_last_fraction_of_epochs():
-    mixup = Mixup(alpha=1.0, p=1.0, off_last_fraction=0.2)
-    x, y = torch.randn(8, 1, 4, 4), torch.tensor([1.0] * 2 + [0.0] * 6)
-    assert [mixup.active(epoch, 10) for epoch in range(10)] == [True] * 8 + [False] * 2
-    same_x, same_y = mixup(x, y, epoch=9, max_epochs=10)
-    assert same_x is x and same_y is y
-    assert not Mixup(alpha=0.0, p=1.0).active(0, 10)
+def test_mixup_off_switch_and_probability():
+    """p=0 or alpha=0 never mixes; in a real fit, mixup stops for the last off_last_fraction of the epochs."""
+    for mixup in (Mixup(alpha=1.0, p=0.0), Mixup(alpha=0.0, p=1.0)):
+        assert not mixup.active(0, 10)
+        x, y = torch.randn(4, 1, 4, 4), torch.tensor([1.0, 0.0, 0.0, 0.0])
+        out_x, out_y = mixup(x, y)
+        assert out_x is x and out_y is y
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    torch.manual_seed(1)
+    module = make_module(mixup=Mixup(alpha=1.0, p=1.0, label="max", off_last_fraction=0.4))
+    # sample i is filled with the integer i: a mixed batch reaches the network with non-integer values
+    data = [(torch.full((3, 16, 16), float(i)), torch.tensor(float(i % 2)), torch.tensor(i)) for i in range(8)]
+    trainer = L.Trainer(max_epochs=5, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    mixed_epochs: dict[int, bool] = {}
+
+    def record(net, inputs):
+        if net.training:
+            values = inputs[0].detach()
+            mixed_epochs[trainer.current_epoch] = bool((values != values.round()).any())
+
+    module.net.register_forward_pre_hook(record)
+    trainer.fit(module, DataLoader(data, batch_size=8))
+    # ceil(5 * (1 - 0.4)) = 3: epochs 0-2 mixed, 3-4 not
+    assert mixed_epochs == {0: True, 1: True, 2: True, 3: False, 4: False}
+
+
+def test_losses_match_hand_formulas():
+    """BCE and focal loss (torchvision's alpha=0.25) against their textbook definitions, in float64."""
+    logits = torch.tensor([-3.0, -0.5, 0.0, 0.7, 2.5, 4.0], dtype=torch.float64)
+    target = torch.tensor([0.0, 1.0, 0.0, 1.0, 1.0, 0.0], dtype=torch.float64)
+    p = 1.0 / (1.0 + torch.exp(-logits))
+    ce = -(target * torch.log(p) + (1 - target) * torch.log(1 - p))
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = 0.25 * target + 0.75 * (1 - target)
+    for gamma in (0.0, 2.0, 3.5):
+        module = make_module(loss="focal", focal_gamma=gamma)
+        expected = (alpha_t * (1 - p_t) ** gamma * ce).mean()
+        assert float(module.loss_fn(logits, target)) == pytest.approx(float(expected), rel=1e-9)
+    assert float(make_module(loss="bce").loss_fn(logits, target)) == pytest.approx(float(ce.mean()), rel=1e-9)
+    # focal down-weights the easy examples: confident right answers lose far more weight than wrong ones
+    focal = make_module(loss="focal", focal_gamma=2.0)
+    easy = float(focal.loss_fn(torch.tensor([4.0]), torch.tensor([1.0]))) / float(F.binary_cross_entropy_with_logits(torch.tensor([4.0]), torch.tensor([1.0])))
+    hard = float(focal.loss_fn(torch.tensor([-4.0]), torch.tensor([1.0]))) / float(F.binary_cross_entropy_with_logits(torch.tensor([-4.0]), torch.tensor([1.0])))
+    assert easy < 1e-3 < 0.2 < hard
+
+
+def test_forward_shape_and_bad_loss():
+    module = make_module(loss="bce", channels_last=True)
+    assert module(torch.randn(4, 3, 32, 32)).shape == (4,)
 
 
 def test_mixup_is_built_from_the_aug_config_and_used_by_the_model():
@@ -105,14 +181,6 @@ def test_mixup_is_built_from_the_aug_config_and_used_by_the_model():
         Mixup(alpha=1, p=1, label="or")
     module = make_module(mixup=mixup)
     assert module.mixup is mixup and module.hparams["mixup"] == mixup.settings()
-
-
-def test_forward_and_losses():
-    for loss in ("bce", "focal"):
-        module = make_module(loss=loss, channels_last=True)
-        logits = module(torch.randn(4, 3, 32, 32))
-        assert logits.shape == (4,)
-        assert module.loss_fn(logits, torch.tensor([0.0, 1.0, 0.0, 1.0])).ndim == 0
     with pytest.raises(ValueError, match="model.loss"):
         make_module(loss="hinge")
 

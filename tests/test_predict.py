@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -35,9 +34,9 @@ from seti.inference.predict import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = Path(os.environ.get("SETI_SAMPLE_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data" / "kaggle-sample")
+from conftest import SAMPLE_ROOT as SAMPLE, have_sample, needs_sample
 
-pytestmark = pytest.mark.skipif(not (SAMPLE / "sample_submission.csv").is_file(), reason=f"no Kaggle sample at {SAMPLE}")
+pytestmark = needs_sample
 
 
 def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -100,7 +99,7 @@ class CliJobs:
 @pytest.fixture(scope="module", autouse=True)
 def cli(request, tmp_path_factory):
     """Train (once), then start the CLI calls: a checkpoint file, and the sweep with rank blend + OOF."""
-    if not (SAMPLE / "sample_submission.csv").is_file():
+    if not have_sample():
         yield None
         return
     runs, sweep = request.getfixturevalue("runs"), request.getfixturevalue("sweep")
@@ -172,7 +171,14 @@ def test_oof_repredicted_equals_training_val_predictions(sweep):
     assert [r["source"] for r in reused["per_run"]] == ["val_predictions.csv"] * 2
     assert all(r["source"].startswith("re-predicted") for r in again["per_run"])
     assert np.allclose(reused["frame"]["pred"], again["frame"]["pred"], atol=1e-5)
-    assert reused["uncovered"] == [] and 0 <= reused["auroc"] <= 1
+    assert reused["uncovered"] == []
+    # the OOF AUROC is the AUROC of the assembled frame: Mann-Whitney by hand, every positive-negative pair
+    frame = reused["frame"].merge(labels, on="id", suffixes=("", "_label"))
+    assert (frame["target"] == frame["target_label"]).all() and len(frame) == len(labels)
+    pos = frame.loc[frame["target"] == 1, "pred"].to_numpy()
+    neg = frame.loc[frame["target"] == 0, "pred"].to_numpy()
+    by_hand = np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])
+    assert reused["auroc"] == pytest.approx(by_hand, abs=1e-12)
 
 
 def test_oof_of_one_fold_reports_uncovered_ids(runs, tmp_path, capsys):

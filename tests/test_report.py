@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from html import escape as html_escape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from seti.report import (
     delong_roc_variance,
     paired_bootstrap_auc_diff,
 )
+
+from conftest import read_complete_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -163,7 +166,7 @@ def _sigmoid(x):
 
 
 def _write_run(root: Path, name: str, *, model, aug, fold, seed=42, status="finished", error=None,
-               preds: pd.DataFrame | None = None, write_metrics=True, epochs=3):
+               preds: pd.DataFrame | None = None, write_metrics=True, epochs=3, cfg_extra=None, metrics_extra=None):
     run = root / name
     (run / ".hydra").mkdir(parents=True)
     cfg = {
@@ -173,6 +176,8 @@ def _write_run(root: Path, name: str, *, model, aug, fold, seed=42, status="fini
         "aug": {"name": aug},
         "trainer": {"max_epochs": epochs},
     }
+    for key, value in (cfg_extra or {}).items():
+        cfg[key] = {**cfg.get(key, {}), **value}
     (run / ".hydra" / "config.yaml").write_text(json.dumps(cfg))  # JSON is valid YAML
     (run / ".hydra" / "overrides.yaml").write_text(
         json.dumps([f"model={model}", f"aug={aug}", f"data.fold={fold}", f"seed={seed}"])
@@ -194,6 +199,7 @@ def _write_run(root: Path, name: str, *, model, aug, fold, seed=42, status="fini
             "seed": seed, "experiment": None, "data": "synthetic", "best_val_auroc": best,
             "last_val_auroc": best, "epochs": epochs, "wall_time_s": 12.5, "train_samples_per_s": 100.0,
             "peak_memory_mb": 512.0, "run_dir": str(run), "overrides": [f"model={model}", f"aug={aug}"],
+            **(metrics_extra or {}),
         }
         (run / "metrics.json").write_text(json.dumps(metrics))
     return best
@@ -292,11 +298,23 @@ def test_verdicts_and_confidence_intervals(fake_sweep):
     assert b3["effect"] == "no detectable effect"
     assert b3["verdict"].startswith("no detectable effect of strong on b3: ")
     assert b3["ci_lo"] <= 0.0 <= b3["ci_hi"] and b3["p_delong"] > 0.05
-    for c in (b1, b3):
+    from sklearn.metrics import roc_auc_score
+
+    root = rep.out_dir.parent
+    for model, c in (("b1", b1), ("b3", b3)):
         assert c["n_ids"] == 2 * N_PER_FOLD and c["n_pairs"] == 2 and c["n_fold_pairs"] == 2
-        assert math.isfinite(c["fold_diff_mean"])
-        # the pooled diff is consistent with a direct computation on the concatenated predictions
-        assert c["auc_aug"] - c["auc_none"] == pytest.approx(c["diff"], abs=1e-12)
+        # recomputed from the run files with sklearn: pooled over folds, and per fold (unpooled)
+        frames = {(aug, f): pd.read_csv(root / f"model={model},aug={aug},data.fold={f}" / "val_predictions.csv")
+                  for aug in ("none", "strong") for f in (0, 1)}
+        pooled = {aug: pd.concat([frames[aug, 0], frames[aug, 1]]) for aug in ("none", "strong")}
+        auc = {aug: roc_auc_score(d["target"], d["pred"]) for aug, d in pooled.items()}
+        assert c["diff"] == pytest.approx(auc["strong"] - auc["none"], abs=1e-12)
+        per_fold = [roc_auc_score(frames["strong", f]["target"], frames["strong", f]["pred"])
+                    - roc_auc_score(frames["none", f]["target"], frames["none", f]["pred"]) for f in (0, 1)]
+        assert c["unpooled_diff"] == pytest.approx(np.mean(per_fold), abs=1e-12)
+        assert c["fold_diff_mean"] == pytest.approx(np.mean(per_fold), abs=1e-12)
+        assert c["unpooled_ci_lo"] < c["unpooled_diff"] < c["unpooled_ci_hi"]
+    assert b1["unpooled_ci_lo"] <= TRUE_DIFF_B1 <= b1["unpooled_ci_hi"]
     assert "strong helps b1 by" in (rep.out_dir / "report.md").read_text()
 
 
@@ -404,15 +422,12 @@ def test_masked_delong_and_bootstrap_agree():
 
 def test_wandb_logging_with_real_offline_client(fake_sweep, tmp_path, monkeypatch):
     """The real W&B client, offline: the report's tables and plots land in the run file."""
-    from seti.training.wandb_offline import find_run_files, read_offline_run
-
     root, _, _ = fake_sweep
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     out = tmp_path / "r"
     build_report(root, out_dir=out, n_boot=50, log_to_wandb=True)
-    (run_file,) = find_run_files(out)
-    logged = read_offline_run(run_file)
+    logged = read_complete_run(out)  # waits for the exit record: finish() may return before the file is whole
     keys = set().union(*logged.history)  # media are stored as <key>/_type, <key>/path, ...
     assert keys >= {"report/auroc_table/_type", "report/comparisons/_type", "report/auroc_bars/_type", "report/roc_curves/_type"}
     assert {row["report/auroc_bars/_type"] for row in logged.history if "report/auroc_bars/_type" in row} == {"image-file"}
@@ -445,3 +460,147 @@ def test_cli(fake_sweep, tmp_path):
     (tmp_path / "empty").mkdir()
     r = _cli(tmp_path / "empty")
     assert r.returncode == 2 and "no runs found" in r.stderr
+
+
+# ============================================================================ seeds, unpooled statistic, disclosures
+def test_unpooled_contrast_matches_per_fold_delong_by_hand():
+    """On disjoint folds the per-fold mean difference is the mean of each fold's paired AUROC difference, and
+    its variance is the sum of the folds' textbook DeLong variances over K^2 (folds are independent)."""
+    from seti.report.seeds import unpooled_contrast
+
+    rng = np.random.default_rng(11)
+    pairs, diffs, variances = {}, [], []
+    for fold in range(3):
+        y = (rng.random(120) < 0.35).astype(int)
+        shared = rng.normal(size=120)
+        a = 1.2 * y + shared + 0.7 * rng.normal(size=120) + fold  # each fold on its own score scale
+        b = 0.8 * y + shared + 0.7 * rng.normal(size=120) - fold
+        pairs[(1, fold)] = pd.DataFrame({"id": [f"{fold}-{i}" for i in range(120)], "target": y, "pred_a": a, "pred_b": b})
+        aucs, cov = _naive_structural(y, [a, b])
+        diffs.append(aucs[0] - aucs[1])
+        variances.append(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    got = unpooled_contrast(pairs, n_boot=2000, seed=0)
+    assert got["diff"] == pytest.approx(np.mean(diffs), abs=1e-12)
+    se = math.sqrt(sum(variances)) / 3
+    assert got["p"] == pytest.approx(2 * norm.sf(abs(np.mean(diffs)) / se), rel=1e-9)
+    assert got["per_pair"][(1, 2)] == pytest.approx(diffs[2], abs=1e-12)
+    assert got["n_pairs"] == 3 and got["n_ids"] == 360
+    # the bootstrap CI has the DeLong width (both estimate the same spread)
+    assert (got["ci_hi"] - got["ci_lo"]) / (2 * 1.96 * se) == pytest.approx(1.0, rel=0.15)
+
+
+@pytest.mark.parametrize("lo, hi, seeds, effect", [
+    (0.01, 0.05, [0.02, 0.03, 0.01], "helps"),
+    (0.01, 0.05, [0.02, 0.03, -0.01], "inconsistent across seeds"),
+    (-0.05, -0.01, [-0.02, -0.03], "hurts"),
+    (-0.05, -0.01, [-0.02, 0.001], "inconsistent across seeds"),
+    (-0.01, 0.05, [0.02, 0.03, 0.01], "no detectable effect"),
+    (0.01, 0.05, [0.02], "helps"),
+])
+def test_seed_verdict_rule(lo, hi, seeds, effect):
+    from seti.report.seeds import seed_verdict
+
+    assert seed_verdict(lo, hi, seeds) == effect
+
+
+def _seed_sweep(root: Path, mu_light: dict[int, float], n: int = 300) -> None:
+    """tiny x none/light x seeds x 2 folds on ONE fold split (the ids of a fold are the same for every seed)."""
+    rng = np.random.default_rng(21)
+    ids = [f"{i:015x}" for i in range(2 * n)]
+    y = (rng.random(2 * n) < 0.35).astype(int)
+    shared = rng.normal(size=2 * n)
+    for seed, mu in mu_light.items():
+        for aug, m in (("none", 1.0), ("light", mu)):
+            for fold in (0, 1):
+                sl = slice(fold * n, (fold + 1) * n)
+                pred = _sigmoid(m * y[sl] + shared[sl] + rng.normal(size=n) + 0.5 * fold)
+                _write_run(root, f"a={aug},f={fold},s={seed}", model="tiny", aug=aug, fold=fold, seed=seed,
+                           preds=pd.DataFrame({"id": ids[sl], "target": y[sl], "pred": pred}))
+
+
+def test_seed_tables_and_inconsistent_seeds(tmp_path):
+    """Seeds 1 and 2 gain a lot from light, seed 3 loses: the combined CI is above 0 but no 'helps' verdict."""
+    from sklearn.metrics import roc_auc_score
+
+    _seed_sweep(tmp_path, {1: 2.5, 2: 2.5, 3: 0.6})
+    rep = compare_sweeps(tmp_path, n_boot=400)
+    c = rep.comparisons.iloc[0]
+    assert c["unpooled_ci_lo"] > 0 and c["effect"] == "inconsistent across seeds"
+    assert c["verdict"].startswith("inconsistent effect of light on tiny across seeds")
+    assert c["n_fold_pairs"] == 6 and c["n_ids"] == 600 and c["seeds"] == "1,2,3"
+    # per-seed rows recomputed from the files with sklearn
+    sc = rep.seed_comparisons.set_index("seed")
+    assert list(sc.index) == [1, 2, 3]
+    for seed in (1, 2, 3):
+        def auc(aug, fold):
+            d = pd.read_csv(tmp_path / f"a={aug},f={fold},s={seed}" / "val_predictions.csv")
+            return roc_auc_score(d["target"], d["pred"]), d
+        per_fold = [auc("light", f)[0] - auc("none", f)[0] for f in (0, 1)]
+        assert sc.loc[seed, "unpooled_diff"] == pytest.approx(np.mean(per_fold), abs=1e-12)
+        a = pd.concat([auc("light", f)[1] for f in (0, 1)])
+        b = pd.concat([auc("none", f)[1] for f in (0, 1)])
+        assert sc.loc[seed, "pooled_diff"] == pytest.approx(
+            roc_auc_score(a["target"], a["pred"]) - roc_auc_score(b["target"], b["pred"]), abs=1e-12)
+        assert sc.loc[seed, "unpooled_ci_lo"] <= sc.loc[seed, "unpooled_diff"] <= sc.loc[seed, "unpooled_ci_hi"]
+    assert (sc.loc[[1, 2], "unpooled_diff"] > 0).all() and sc.loc[3, "unpooled_diff"] < 0
+    # the combined estimate is the mean of the six (fold, seed) differences = the mean of the seeds' means
+    assert c["unpooled_diff"] == pytest.approx(sc["unpooled_diff"].mean(), abs=1e-12)
+    # spread over seeds: each seed's best val AUROC averaged over folds, then mean and sample std over seeds
+    spread = rep.seeds.set_index("aug").loc["light"]
+    per_seed = rep.runs[rep.runs["aug"] == "light"].groupby("seed")["best_val_auroc"].mean()
+    assert spread["mean_over_seeds"] == pytest.approx(per_seed.mean(), abs=1e-12)
+    assert spread["std_over_seeds"] == pytest.approx(per_seed.std(ddof=1), abs=1e-12)
+    md = rep.markdown_path.read_text()
+    assert "## Seeds" in md and "Per-seed paired differences" in md and "every training seed" in md
+    assert (rep.out_dir / "seed_comparisons.csv").is_file() and (rep.out_dir / "seeds.csv").is_file()
+
+
+def test_consistent_seeds_give_a_verdict(tmp_path):
+    _seed_sweep(tmp_path, {1: 2.5, 2: 2.2, 3: 2.4})
+    c = compare_sweeps(tmp_path, n_boot=400).comparisons.iloc[0]
+    assert c["effect"] == "helps" and "same sign in all 3 seeds" in c["verdict"]
+
+
+def test_resumed_runs_are_flagged_with_summed_wall_time(tmp_path):
+    y = np.array([0, 1] * 20)
+    df = pd.DataFrame({"id": [f"{i:015x}" for i in range(40)], "target": y, "pred": np.linspace(0, 1, 40)})
+    _write_run(tmp_path, "resumed", model="tiny", aug="none", fold=0, preds=df,
+               metrics_extra={"attempts": 2, "resumed": True, "wall_time_s": 30.0, "wall_time_s_attempts": [10.0, 20.0]})
+    _write_run(tmp_path, "once", model="tiny", aug="none", fold=1, preds=df,
+               metrics_extra={"attempts": 1, "resumed": False, "wall_time_s": 9.0, "wall_time_s_attempts": [9.0]})
+    _write_run(tmp_path, "old", model="tiny", aug="light", fold=0, preds=df)  # an older run without the keys...
+    (tmp_path / "old" / "train.log").write_text(
+        "Restoring states from the checkpoint path at /x/checkpoints/last.ckpt\n")  # ...that shows a resume
+    _write_run(tmp_path, "plain", model="tiny", aug="light", fold=1, preds=df)  # older, no sign of a resume
+    rep = compare_sweeps(tmp_path, n_boot=50)
+    runs = rep.runs.set_index("run_name")
+    assert runs.loc["resumed", "attempts"] == 2 and runs.loc["resumed", "wall_time_s_attempts"] == "10+20"
+    assert runs.loc["once", "resumed"] == False and pd.isna(runs.loc["plain", "resumed"])  # noqa: E712
+    assert runs.loc["old", "resumed"] == True  # noqa: E712
+    assert sorted(rep.resumed["run_name"]) == ["old", "resumed"]
+    md = rep.markdown_path.read_text().split("## Resumed runs")[1].split("##")[0]
+    assert "| resumed |" in md and "10+20" in md and "| 30 |" in md
+    assert "wall time covers the last process only" in md and "| plain |" not in md
+
+
+def test_disclosures_for_tuned_constants_and_injected_needles(tmp_path):
+    y = np.array([0, 1] * 20)
+    df = pd.DataFrame({"id": [f"{i:015x}" for i in range(40)], "target": y, "pred": np.linspace(0, 1, 40)})
+    synthetic = {"data": {"source": "synthetic", "synthetic": {"params": {}}}}
+    _write_run(tmp_path, "dd", model="dedoppler", aug="none", fold=0, preds=df, cfg_extra={
+        **synthetic, "model": {"fitted_on": "synthetic generator seed 1 (n=600)", "scorer": {"off_freq_tol": 90}}})
+    _write_run(tmp_path, "own", model="tiny", aug="strong", fold=0, preds=df, cfg_extra={
+        **synthetic, "aug": {"cadence": {"inject_needle_p": 0.15, "needle": {"snr_range": [25.0, 150.0]}}}})
+    _write_run(tmp_path, "oracle", model="tiny", aug="oracle", fold=0, preds=df, cfg_extra={
+        **synthetic, "aug": {"cadence": {"inject_needle_p": 0.15, "needle": {}}}})
+    rep = compare_sweeps(tmp_path, n_boot=50)
+    text = " ".join(rep.disclosures)
+    assert "dedoppler: tuned constants (off_freq_tol=90) were fitted on synthetic generator seed 1 (n=600)" in text
+    assert "strong: injects needles (p=0.15) from its own distribution" in text and "snr_range [25, 150] vs [15, 80]" in text
+    assert "oracle: injects needles (p=0.15) drawn from the SAME distribution" in text
+    md, page = rep.markdown_path.read_text(), rep.html_path.read_text()
+    for d in rep.disclosures:
+        assert d in md and html_escape(d) in page
+    # an old dedoppler run without the record says so
+    _write_run(tmp_path / "old", "dd", model="dedoppler", aug="none", fold=0, preds=df)
+    assert "does not record" in " ".join(compare_sweeps(tmp_path / "old", n_boot=50).disclosures)

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +121,7 @@ def test_engines_agree_and_noise_estimate_is_setigens():
     assert S.sigma_clipped_std(panel) == pytest.approx(S.make_frame(panel).noise_std, rel=1e-6)
 
 
-def test_inject_needle_touches_only_given_panels_and_is_fast():
+def test_inject_needle_touches_only_given_panels():
     base = S.generate_cadence(np.random.default_rng(5), False, S.SyntheticParams(engine="numpy"))
     rng = np.random.default_rng(6)
     out = S.inject_needle(base, rng, panels=(0, 4))
@@ -132,11 +131,7 @@ def test_inject_needle_touches_only_given_panels_and_is_fast():
     for p in (0, 4):
         assert not np.array_equal(out[p], base[p].astype(np.float32))
         assert out[p].mean() == pytest.approx(0.0, abs=1e-4) and out[p].std() == pytest.approx(1.0, abs=1e-4)
-    started = time.perf_counter()
-    for _ in range(20):
-        S.inject_needle(base, rng)
-    per_call = (time.perf_counter() - started) / 20
-    assert per_call < 0.05, f"inject_needle took {per_call * 1e3:.1f} ms per call"  # ~10 ms unloaded
+    # (its speed is measured by scripts/benchmark.py data, not asserted here: a loaded machine is no failure)
     with pytest.raises(ValueError):
         S.inject_needle(base[:3], rng)
 

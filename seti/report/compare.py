@@ -1,9 +1,11 @@
 """Build a comparison report (Markdown + self-contained HTML + CSV + PNG) from finished sweeps.
 
 The question a sweep answers is "does augmentation X help model Y?". Differences between augs are
-small relative to fold-to-fold spread, so the report compares each aug with ``none`` on the SAME
-validation ids (paired by fold and seed, pooled over folds) with a stratified paired bootstrap CI and
-a DeLong test, and writes the verdict in words. Failed or missing runs are always listed.
+small relative to fold-to-fold and seed-to-seed spread, so the report compares each aug with ``none`` on
+the SAME validation ids (paired by fold and seed): per fold (unpooled, the verdict's statistic) and pooled
+over folds, each with a stratified paired bootstrap CI and a DeLong test, per training seed and across
+seeds, and writes a verdict only when it holds across seeds (seti.report.seeds). Failed, missing and
+resumed runs are always listed, and what a run was tuned or augmented with is disclosed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from seti.report.stats import (
     delong_paired_test,
     roc_curve_points,
 )
+from seti.report.disclosures import disclosures, resumed_runs
+from seti.report.seeds import VERDICT_RULE, seed_spread, seed_verdict, unpooled_contrast
 from seti.report.sweep import aug_sort_key, collect_runs, load_epoch_curve, load_predictions, model_sort_key
 
 __all__ = ["ReportError", "Report", "compare_sweeps", "build_report", "main"]
@@ -52,6 +56,10 @@ class Report:
     comparisons: pd.DataFrame  # one row per (data, model, aug != none)
     verdicts: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    seed_comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per (model, aug, seed)
+    seeds: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (model, aug): spread over seeds
+    resumed: pd.DataFrame = field(default_factory=pd.DataFrame)  # runs trained by several processes
+    disclosures: list[str] = field(default_factory=list)  # tuning data, augmentation distributions
     images: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -185,7 +193,8 @@ def _empty_comparison(data: str, model: str, aug: str) -> dict:
         "seeds": "", "folds": "", "n_ids": 0, "n_pos": 0, "auc_aug": math.nan, "auc_none": math.nan,
         "diff": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "p_delong": math.nan,
         "fold_diff_mean": math.nan, "fold_diff_std": math.nan, "n_fold_pairs": 0,
-        "effect": "not tested", "verdict": "", "note": "",
+        "unpooled_diff": math.nan, "unpooled_ci_lo": math.nan, "unpooled_ci_hi": math.nan, "unpooled_p": math.nan,
+        "seed_diffs": "", "effect": "not tested", "verdict": "", "note": "",
     }
 
 
@@ -301,10 +310,60 @@ def _compare_one(
     )
     row["effect"], row["verdict"] = _verdict(aug, model, row["diff"], row["ci_lo"], row["ci_hi"], row["p_delong"], prefix)
     row["note"] = "; ".join(notes)
+
+    # Unpooled (per fold), per seed and across seeds: the verdict's statistic (seti.report.seeds).
+    fold_pairs = {
+        (s, int(f["fold"].iloc[0]) if pd.notna(f["fold"].iloc[0]) else -1): f[["id", "target", "pred_a", "pred_b"]]
+        for s, frames in per_seed.items() for f in frames
+    }
+    combined = unpooled_contrast(fold_pairs, n_boot, seed)
+    if combined is None:
+        return row
+    seed_rows = []
+    for i, s in enumerate(seeds):
+        own = unpooled_contrast({key: f for key, f in fold_pairs.items() if key[0] == s}, n_boot, seed + 1 + i)
+        ps = pooled[s]
+        seed_rows.append({
+            "data": data, "model": model, "aug": aug, "seed": s,
+            "folds": ",".join(str(key[1]) for key in fold_pairs if key[0] == s),
+            "n_ids": int(len(ps)),
+            "unpooled_diff": own["diff"] if own else math.nan, "unpooled_ci_lo": own["ci_lo"] if own else math.nan,
+            "unpooled_ci_hi": own["ci_hi"] if own else math.nan, "unpooled_p": own["p"] if own else math.nan,
+            "pooled_diff": (auc_score(ps["target"], ps["pred_a"]) - auc_score(ps["target"], ps["pred_b"]))
+            if ps["target"].nunique() == 2 else math.nan,
+        })
+    seed_diffs = [r["unpooled_diff"] for r in seed_rows]
+    row.update(
+        unpooled_diff=combined["diff"], unpooled_ci_lo=combined["ci_lo"], unpooled_ci_hi=combined["ci_hi"],
+        unpooled_p=combined["p"],
+        seed_diffs=", ".join(f"{r['seed']}: {_fmt_diff(r['unpooled_diff'])}" for r in seed_rows),
+    )
+    row["effect"] = seed_verdict(combined["ci_lo"], combined["ci_hi"], seed_diffs)
+    row["verdict"] = _seed_verdict_text(aug, model, row, len(seed_rows), prefix)
+    row["_seed_rows"] = seed_rows
     return row
 
 
-def _compare(used: pd.DataFrame, preds: _Predictions, n_boot: int, seed: int) -> pd.DataFrame:
+def _seed_verdict_text(aug: str, model: str, row: dict, n_seeds: int, prefix: str) -> str:
+    """The verdict in words: the unpooled estimate and CI, each seed's sign, and the pooled figure beside it."""
+    d = _diff_digits(row["unpooled_diff"], row["unpooled_ci_lo"], row["unpooled_ci_hi"])
+    interval = (f"{_fmt_diff(row['unpooled_diff'], d)} [{_fmt_diff(row['unpooled_ci_lo'], d)}, "
+                f"{_fmt_diff(row['unpooled_ci_hi'], d)}], {_fmt_p(row['unpooled_p'])}")
+    tail = (f" (mean of per-fold differences over {row['n_fold_pairs']} fold x seed pair(s); per seed "
+            f"{row['seed_diffs']}; pooled over folds {_fmt_diff(row['diff'], d)})")
+    effect = row["effect"]
+    if effect in ("helps", "hurts"):
+        text = f"{aug} {effect} {model} by {interval}"
+        if n_seeds > 1:
+            text += f", same sign in all {n_seeds} seeds"
+    elif effect == "inconsistent across seeds":
+        text = f"inconsistent effect of {aug} on {model} across seeds: {interval}, but the seeds disagree in sign"
+    else:
+        text = f"no detectable effect of {aug} on {model}: {interval}"
+    return prefix + text + tail
+
+
+def _compare(used: pd.DataFrame, preds: _Predictions, n_boot: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = []
     multi_data = used["data"].nunique() > 1
     for data, model in _sorted_groups(list(used[["data", "model"]].drop_duplicates().itertuples(index=False))):
@@ -325,10 +384,12 @@ def _compare(used: pd.DataFrame, preds: _Predictions, n_boot: int, seed: int) ->
             rows.append(_compare_one(used, data, model, aug, preds, n_boot, seed, prefix))
     cols = [
         "data", "model", "aug", "baseline", "n_pairs", "seeds", "folds", "n_ids", "n_pos", "auc_aug", "auc_none",
-        "diff", "ci_lo", "ci_hi", "p_delong", "fold_diff_mean", "fold_diff_std", "n_fold_pairs", "effect",
+        "diff", "ci_lo", "ci_hi", "p_delong", "fold_diff_mean", "fold_diff_std", "n_fold_pairs",
+        "unpooled_diff", "unpooled_ci_lo", "unpooled_ci_hi", "unpooled_p", "seed_diffs", "effect",
         "verdict", "note",
     ]
-    return pd.DataFrame(rows, columns=cols)
+    seed_rows = [r for row in rows for r in row.pop("_seed_rows", [])]
+    return pd.DataFrame(rows, columns=cols), pd.DataFrame(seed_rows)
 
 
 def _settings(runs: pd.DataFrame) -> pd.DataFrame:
@@ -521,27 +582,33 @@ def _auc_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _interval(diff: float, lo: float, hi: float) -> str:
+    d = _diff_digits(diff, lo, hi)
+    return f"{_fmt_diff(diff, d)} [{_fmt_diff(lo, d)}, {_fmt_diff(hi, d)}]"
+
+
+def _p_cell(p: float) -> str:
+    return _fmt_p(p).removeprefix("p=") if p is not None and math.isfinite(p) else "—"
+
+
 def _comparison_table(comps: pd.DataFrame) -> pd.DataFrame:
     if comps.empty:
         return pd.DataFrame()
     multi = comps["data"].nunique() > 1
     rows = []
     for _, c in comps.iterrows():
-        d = _diff_digits(c["diff"], c["ci_lo"], c["ci_hi"])
         row = {"data": c["data"]} if multi else {}
         row.update(
             {
                 "model": c["model"],
                 "aug vs none": f"{c['aug']} vs {c['baseline']}",
+                "per-fold mean diff [95% CI]": _interval(c["unpooled_diff"], c["unpooled_ci_lo"], c["unpooled_ci_hi"]),
+                "p (per-fold)": _p_cell(c["unpooled_p"]),
+                "per seed": c["seed_diffs"] or "—",
                 "pooled AUROC (aug / none)": f"{_fmt_auc(c['auc_aug'])} / {_fmt_auc(c['auc_none'])}",
-                "diff [95% CI]": f"{_fmt_diff(c['diff'], d)} [{_fmt_diff(c['ci_lo'], d)}, {_fmt_diff(c['ci_hi'], d)}]",
-                "DeLong p": _fmt_p(c["p_delong"]).removeprefix("p=") if math.isfinite(c["p_delong"]) else "—",
-                "per-fold mean diff": (
-                    "—" if not math.isfinite(c["fold_diff_mean"]) else
-                    f"{_fmt_diff(c['fold_diff_mean'], d)}"
-                    + ("" if not math.isfinite(c["fold_diff_std"]) else f" ± {c['fold_diff_std']:.{d}f}")
-                    + f" (n={int(c['n_fold_pairs'])})"
-                ),
+                "pooled diff [95% CI]": _interval(c["diff"], c["ci_lo"], c["ci_hi"]),
+                "p (pooled)": _p_cell(c["p_delong"]),
+                "fold x seed pairs": int(c["n_fold_pairs"]),
                 "ids (pos)": f"{int(c['n_ids'])} ({int(c['n_pos'])})" if c["n_ids"] else "—",
                 "seeds": c["seeds"] or "—",
                 "effect": c["effect"],
@@ -549,6 +616,51 @@ def _comparison_table(comps: pd.DataFrame) -> pd.DataFrame:
         )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _seed_table(seeds: pd.DataFrame) -> pd.DataFrame:
+    if seeds.empty:
+        return pd.DataFrame()
+    multi = seeds["data"].nunique() > 1
+    rows = []
+    for _, r in seeds.iterrows():
+        row = {"data": r["data"]} if multi else {}
+        std = "" if not math.isfinite(r["std_over_seeds"]) else f" ± {r['std_over_seeds']:.4f}"
+        row.update({
+            "model": f"{r['model']} (reference)" if r["model"] in REFERENCE_MODELS else r["model"],
+            "aug": r["aug"], "seeds": int(r["n_seeds"]), "folds": r["folds"],
+            "per seed (mean over folds)": r["seed_values"],
+            "mean ± std over seeds": f"{r['mean_over_seeds']:.4f}{std}",
+            "range": f"{r['min_over_seeds']:.4f} – {r['max_over_seeds']:.4f}",
+        })
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _seed_comparison_table(seed_comps: pd.DataFrame) -> pd.DataFrame:
+    if seed_comps.empty:
+        return pd.DataFrame()
+    multi = seed_comps["data"].nunique() > 1
+    rows = []
+    for _, r in seed_comps.iterrows():
+        row = {"data": r["data"]} if multi else {}
+        row.update({
+            "model": r["model"], "aug vs none": f"{r['aug']} vs {BASELINE_AUG}", "seed": r["seed"], "folds": r["folds"],
+            "per-fold mean diff [95% CI]": _interval(r["unpooled_diff"], r["unpooled_ci_lo"], r["unpooled_ci_hi"]),
+            "p": _p_cell(r["unpooled_p"]), "pooled diff": _fmt_diff(r["pooled_diff"]), "ids": int(r["n_ids"]),
+        })
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _resumed_table(resumed: pd.DataFrame) -> pd.DataFrame:
+    if resumed.empty:
+        return pd.DataFrame()
+    out = resumed.copy()
+    out["wall_time_s"] = [f"{v:.0f}" if isinstance(v, float) and math.isfinite(v) else "—" for v in out["wall_time_s"]]
+    out = out.rename(columns={"wall_time_s": "wall time s (all attempts)", "wall_time_s_attempts": "per attempt",
+                              "resume_note": "note"})
+    return out.astype(object).where(out.notna(), "")
 
 
 def _problem_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -596,11 +708,18 @@ img{max-width:100%;border:1px solid #eee}.note{color:#666;font-size:.9em}
 _SECTION_INTRO = {
     "table": "Best validation AUROC per run (best checkpoint), mean ± sample std over folds and seeds; "
              "n = number of runs.",
-    "comparisons": "Each aug vs `none` on the SAME validation ids: runs paired by (fold, seed), validation "
-                   "predictions pooled over folds (out-of-fold), difference of pooled AUROC with a stratified "
-                   "paired bootstrap 95% CI and a DeLong test; with several seeds the estimate is the mean over "
-                   "seeds of the per-seed difference (each seed on its own validation ids). A verdict says helps/hurts only "
-                   "when the CI excludes 0.",
+    "comparisons": "Each aug vs `none` on the SAME validation ids, runs paired by (fold, seed). Per-fold: the mean "
+                   "over (fold, seed) pairs of AUROC(aug) - AUROC(none) on that fold's ids, with a stratified paired "
+                   "bootstrap 95% CI (all curves resampled jointly by id) and a DeLong test; per seed: that seed's "
+                   "per-fold mean. Pooled: predictions pooled over folds (out-of-fold) per seed, then the mean over "
+                   "seeds; pooling mixes the folds' score scales, so it is shown beside the per-fold statistic, not "
+                   "used for the verdict. " + VERDICT_RULE,
+    "seeds": "Each training seed's best validation AUROC (mean over its folds), and the spread over seeds: "
+             "how much of a difference between augs one seed could produce on its own.",
+    "seed_comparisons": "Each seed's own paired difference against `none` (per-fold mean, its bootstrap 95% CI "
+                        "and DeLong p; pooled over folds beside it).",
+    "resumed": "Runs trained by more than one process (killed and resumed). Their wall time is the sum over "
+               "all attempts when metrics.json records them; older runs are flagged from their logs.",
 }
 
 
@@ -612,18 +731,24 @@ def _write_markdown(rep: Report, tables: dict[str, pd.DataFrame], settings: pd.D
     out += ["", "## Best validation AUROC (model x aug)", "", _SECTION_INTRO["table"], "", _md_table(tables["auc"])]
     if any(m in REFERENCE_MODELS for m in rep.summary.get("model", [])):
         out += ["`dedoppler` is a classical, non-learning baseline shown for reference.", ""]
+    if rep.disclosures:
+        out += ["Disclosures:", ""] + [f"- {d}" for d in rep.disclosures] + [""]
     out += ["## Paired comparisons against `none`", "", _SECTION_INTRO["comparisons"], "", _md_table(tables["comparisons"])]
     notes = [f"- {r['model']} {r['aug']}: {r['note']}" for _, r in rep.comparisons.iterrows() if r.get("note")]
     if notes:
         out += ["Notes:", ""] + notes + [""]
+    out += ["## Seeds", "", _SECTION_INTRO["seeds"], "", _md_table(tables["seeds"])]
+    out += ["### Per-seed paired differences", "", _SECTION_INTRO["seed_comparisons"], "", _md_table(tables["seed_comparisons"])]
     out += ["## Plots", ""]
     for title, img in rep.images.items():
         out += [f"### {title}", "", f"![{title}]({img.name})", ""]
     out += ["## Failed, missing and ignored runs", "", _md_table(tables["problems"])]
+    out += ["## Resumed runs", "", _SECTION_INTRO["resumed"], "", _md_table(tables["resumed"])]
     if rep.problems:
         out += ["Other problems:", ""] + [f"- {p}" for p in rep.problems] + [""]
     out += ["## Data and settings", "", _md_table(settings)]
-    out += ["Per-run numbers: `results.csv`; per-group: `summary.csv`; comparisons: `comparisons.csv`.", ""]
+    out += ["Per-run numbers: `results.csv`; per-group: `summary.csv`; comparisons: `comparisons.csv`; per seed: "
+            "`seeds.csv`, `seed_comparisons.csv`.", ""]
     rep.markdown_path.write_text("\n".join(out))
 
 
@@ -648,16 +773,23 @@ def _write_html(rep: Report, tables: dict[str, pd.DataFrame], settings: pd.DataF
               _html_table(tables["auc"])]
     if any(m in REFERENCE_MODELS for m in rep.summary.get("model", [])):
         parts.append("<p class=note><code>dedoppler</code> is a classical, non-learning baseline shown for reference.</p>")
+    if rep.disclosures:
+        parts.append("<p class=note>Disclosures:</p><ul class=note>" + "".join(f"<li>{e(d)}</li>" for d in rep.disclosures) + "</ul>")
     parts += ["<h2>Paired comparisons against <code>none</code></h2>",
               f"<p class=note>{e(_SECTION_INTRO['comparisons'].replace('`', ''))}</p>", _html_table(tables["comparisons"])]
     notes = [f"{r['model']} {r['aug']}: {r['note']}" for _, r in rep.comparisons.iterrows() if r.get("note")]
     if notes:
         parts.append("<ul class=note>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+    parts += ["<h2>Seeds</h2>", f"<p class=note>{e(_SECTION_INTRO['seeds'])}</p>", _html_table(tables["seeds"]),
+              "<h3>Per-seed paired differences</h3>",
+              f"<p class=note>{e(_SECTION_INTRO['seed_comparisons'].replace('`', ''))}</p>",
+              _html_table(tables["seed_comparisons"])]
     parts.append("<h2>Plots</h2>")
     for title, img in rep.images.items():
         b64 = base64.b64encode(img.read_bytes()).decode("ascii")
         parts.append(f"<h3>{e(title)}</h3><img alt=\"{e(title)}\" src=\"data:image/png;base64,{b64}\">")
-    parts += ["<h2>Failed, missing and ignored runs</h2>", _html_table(tables["problems"])]
+    parts += ["<h2>Failed, missing and ignored runs</h2>", _html_table(tables["problems"]),
+              "<h2>Resumed runs</h2>", f"<p class=note>{e(_SECTION_INTRO['resumed'])}</p>", _html_table(tables["resumed"])]
     if rep.problems:
         parts.append("<ul>" + "".join(f"<li>{e(p)}</li>" for p in rep.problems) + "</ul>")
     parts += ["<h2>Data and settings</h2>", _html_table(settings),
@@ -740,8 +872,9 @@ def compare_sweeps(
     used = _usable(runs)
     preds = _Predictions()
     summary = _summarise(used)
-    comps = _compare(used, preds, n_boot, seed)
-    rep = Report(out_dir=out, runs=runs, summary=summary, comparisons=comps)
+    comps, seed_comps = _compare(used, preds, n_boot, seed)
+    rep = Report(out_dir=out, runs=runs, summary=summary, comparisons=comps, seed_comparisons=seed_comps,
+                 seeds=seed_spread(used), resumed=resumed_runs(runs), disclosures=disclosures(used))
 
     if not used.empty:
         for title, fname, fn in (
@@ -761,11 +894,16 @@ def compare_sweeps(
         "auc": _auc_table(summary),
         "comparisons": _comparison_table(comps),
         "problems": _problem_table(runs),
+        "seeds": _seed_table(rep.seeds),
+        "seed_comparisons": _seed_comparison_table(seed_comps),
+        "resumed": _resumed_table(rep.resumed),
     }
     settings = _settings(runs)
     runs.to_csv(out / "results.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
     comps.to_csv(out / "comparisons.csv", index=False)
+    seed_comps.to_csv(out / "seed_comparisons.csv", index=False)
+    rep.seeds.to_csv(out / "seeds.csv", index=False)
     _write_markdown(rep, tables, settings)
     _write_html(rep, tables, settings)
     _log_wandb(rep, tables, force=log_to_wandb)
@@ -810,6 +948,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(rep.runs)} runs ({n_bad} failed or missing)")
     for v in rep.verdicts or ["(no aug vs none comparisons possible)"]:
         print(f"  {v}")
+    for d in rep.disclosures:
+        print(f"  disclosure: {d}")
+    for r in rep.resumed.itertuples() if not rep.resumed.empty else []:
+        print(f"  resumed: {r.run_name} ({r.resume_note})")
     for p in rep.problems:
         print(f"  problem: {p}")
     print(f"report: {rep.html_path}")

@@ -31,7 +31,8 @@ __all__ = [
 #: columns of :func:`collect_runs`, in order (results.csv uses the same)
 RUN_COLUMNS = [
     "sweep_dir", "run_name", "status", "error", "data", "model", "aug", "fold", "num_folds", "seed",
-    "experiment", "best_val_auroc", "last_val_auroc", "epochs", "wall_time_s", "train_samples_per_s",
+    "experiment", "best_val_auroc", "last_val_auroc", "epochs", "wall_time_s", "attempts", "resumed",
+    "wall_time_s_attempts", "resume_note", "train_samples_per_s",
     "peak_memory_mb", "image_size", "max_epochs", "overrides", "has_predictions", "duplicate_of",
     "run_dir", "metrics_path", "predictions_path", "metrics_csv_path", "config_path",
 ]
@@ -166,6 +167,32 @@ def _last_error_line(run_dir: Path) -> str | None:
     return None
 
 
+_RESTORE_MARK = "Restoring states from the checkpoint path"  # Lightning's line when a fit resumes
+
+
+def _resume_info(metrics: dict, run_dir: Path) -> tuple[int | None, bool | None, str | None, str | None]:
+    """(attempts, resumed, per-attempt wall times, note) from metrics.json, or for older runs without
+    those keys from the run's logs (Lightning says where it restored from); None when unknown."""
+    attempts = _int_or_none(metrics.get("attempts"))
+    resumed = metrics.get("resumed")
+    walls = metrics.get("wall_time_s_attempts")
+    walls_text = "+".join(f"{_num(w):.0f}" for w in walls) if isinstance(walls, list) and walls else None
+    if resumed is not None:
+        resumed = bool(resumed)
+        return attempts, resumed, walls_text, ("wall time summed over all attempts" if resumed else None)
+    if not metrics:
+        return attempts, None, walls_text, None
+    for log in sorted(run_dir.glob("*.log")):
+        try:
+            if _RESTORE_MARK in log.read_text(errors="replace"):
+                return attempts, True, walls_text, (
+                    f"older run (no 'resumed' in metrics.json); {log.name} shows a resume: its wall time covers the last process only"
+                )
+        except OSError:
+            continue
+    return attempts, None, walls_text, None
+
+
 def _num(value: Any) -> float:
     try:
         out = float(value)
@@ -220,6 +247,7 @@ def _describe_run(run_dir: Path, sweep_dir: Path) -> dict:
                 return name
         return _find_key(cfg, cfg_keys)
 
+    attempts, resumed, walls_text, resume_note = _resume_info(metrics, run_dir)
     preds = run_dir / "val_predictions.csv"
     metrics_csv = run_dir / "csv" / "metrics.csv"
     if not metrics_csv.is_file():
@@ -248,6 +276,10 @@ def _describe_run(run_dir: Path, sweep_dir: Path) -> dict:
         "last_val_auroc": _num(metrics.get("last_val_auroc")),
         "epochs": _int_or_none(metrics.get("epochs")),
         "wall_time_s": _num(metrics.get("wall_time_s")),
+        "attempts": attempts,
+        "resumed": resumed,
+        "wall_time_s_attempts": walls_text,
+        "resume_note": resume_note,
         "train_samples_per_s": _num(metrics.get("train_samples_per_s")),
         "peak_memory_mb": _num(metrics.get("peak_memory_mb")),
         "image_size": image_size,
@@ -289,7 +321,7 @@ def collect_runs(sweep_dirs: str | Path | Sequence[str | Path]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=RUN_COLUMNS)
     if df.empty:
         return df
-    for col in ("fold", "num_folds", "seed", "epochs", "max_epochs"):
+    for col in ("fold", "num_folds", "seed", "epochs", "max_epochs", "attempts"):
         df[col] = df[col].astype("Int64")
     df["has_predictions"] = df["has_predictions"].astype(bool)
 
