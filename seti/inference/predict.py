@@ -250,24 +250,15 @@ def find_checkpoints(path: str | Path, checkpoint: str = "best") -> list[MemberS
 
 def load_checkpoint(path: str | Path) -> dict:
     """Load safely (``weights_only=True``: no pickled code runs) and check it is one of train.py's."""
-    import pickle
-
-    import torch
+    from seti.training.checkpoint import CheckpointLoadError, load_checkpoint_file
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"checkpoint {path} cannot be loaded with weights_only=True (corrupt, or holding pickled objects "
-            f"other than weights): {_first_line(err)}"
-        ) from err
-    except Exception as err:  # noqa: BLE001 - torch raises RuntimeError/EOFError/OSError/... for a bad file
-        raise CheckpointError(f"checkpoint {path} is unreadable (corrupt or truncated?): {_first_line(err)}") from err
-    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
-        raise CheckpointError(f"{path} is not a Lightning checkpoint (no state_dict); pass a train.py checkpoint (.ckpt)")
+        checkpoint = load_checkpoint_file(path, purpose="load")
+    except CheckpointLoadError as err:  # one loader for training and predict; predict's own error type
+        raise CheckpointError(str(err)) from err
     if not isinstance(checkpoint.get("seti_config"), dict):
         raise CheckpointError(
             f"checkpoint {path} has no seti_config: it was not written by this project's train.py, so the "
