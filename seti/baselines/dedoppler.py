@@ -3,8 +3,8 @@
 Why: a narrow-band transmitter on a moving planet drifts linearly in frequency, and a real one is seen only
 when the telescope points at it (ON panels 0, 2, 4) and never when it points away (OFF panels 1, 3, 5).
 Radio astronomers find such signals by summing power along straight drifting lines ("dedoppler") and
-vetoing anything also seen OFF target. On small data this beats a CNN trained from scratch (FIELD_NOTES),
-so every learned model should be compared against it.
+vetoing anything also seen OFF target. On small data it can beat a CNN trained from scratch (see the
+README's study), so every learned model should be compared against it.
 
 Pipeline per cadence (all vectorised over the batch):
 

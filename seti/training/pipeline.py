@@ -561,7 +561,7 @@ def _log_report_media(loggers: list, predictions: pd.DataFrame, datamodule) -> N
 
 
 def _finish_wandb(loggers: list, exit_code: int) -> None:
-    """Close this job's W&B run so the next sweep job starts its own (FIELD_NOTES: W&B in sweeps)."""
+    """Close this job's W&B run so the next sweep job starts its own."""
     from lightning.pytorch.loggers import WandbLogger
 
     if any(isinstance(logger, WandbLogger) for logger in loggers):
