@@ -1,5 +1,6 @@
-"""The dedoppler baseline as a LightningModule, so it runs through the same validation, report and
-predict paths as the CNNs (``model=dedoppler``) and appears in every report as a reference row."""
+"""The dedoppler baseline as a LightningModule, so it runs through the same validation, test and report
+paths as the CNNs (``model=dedoppler``) and appears in every report as a reference row. It writes no
+checkpoint, so predict.py does not take it yet."""
 
 from __future__ import annotations
 
