@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from seti.data.augment import build_cadence_augment, build_image_augment, check_aug_keys
 from seti.data.dataset import CadenceDataset, find_bad_files
 from seti.data.folds import split_fold
-from seti.data.layout import LABELS_CSV, SUBMISSION_CSV, CadenceDataError, cadence_path, read_id_table
+from seti.data.layout import LABELS_CSV, SUBMISSION_CSV, TEST_LABELS_CSV, CadenceDataError, cadence_path, read_id_table
 from seti.data.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,6 @@ SOURCES = ("kaggle", "synthetic")
 TRANSFORMS = ("auto", "workers", "device")
 #: eval batches on a GPU hold no gradients or activations to keep: this many training batches' worth
 GPU_EVAL_BATCH_FACTOR = 4
-TEST_LABELS_CSV = "test_labels.csv"
 CACHE_AUTO_MB = 1024
 
 

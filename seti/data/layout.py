@@ -21,6 +21,7 @@ PANEL_NAMES = ("A (ON)", "B (OFF)", "A (ON)", "C (OFF)", "A (ON)", "D (OFF)")
 ID_PATTERN = re.compile(r"^[0-9a-f]{15}$")
 LABELS_CSV = "train_labels.csv"
 SUBMISSION_CSV = "sample_submission.csv"
+TEST_LABELS_CSV = "test_labels.csv"  # synthetic data only: Kaggle's test labels are private
 
 
 class CadenceDataError(ValueError):

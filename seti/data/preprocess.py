@@ -25,6 +25,10 @@ LAYOUTS = ("stack", "channels")
 BACKGROUNDS = ("none", "median")
 #: MAD -> standard deviation of a normal distribution (1 / Phi^-1(3/4)).
 MAD_TO_STD = 1.4826
+#: On a CPU, :meth:`Preprocessor.batch` works through this many cadences at a time: a whole batch's float32
+#: intermediates (~1.7 MB per cadence) fall out of the caches and run ~3x slower than small chunks.
+#: Every cadence is processed on its own, so chunking never changes a result.
+CPU_CHUNK = 8
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,11 @@ class Preprocessor:
             raise ValueError(f"expected cadences of shape (B, {', '.join(map(str, CADENCE_SHAPE))}), got {tuple(cadences.shape)}")
         if not cadences.is_floating_point():
             raise ValueError(f"expected floating-point cadences, got {cadences.dtype}")
+        if cadences.device.type == "cpu" and len(cadences) > CPU_CHUNK:
+            return torch.cat([self._batch(cadences[i : i + CPU_CHUNK]) for i in range(0, len(cadences), CPU_CHUNK)])
+        return self._batch(cadences)
+
+    def _batch(self, cadences: torch.Tensor) -> torch.Tensor:
         x = cadences
         if len(self.panel_indices) != x.shape[1]:
             x = x[:, list(self.panel_indices)]

@@ -39,6 +39,7 @@ from seti.data.layout import (
     OFF_PANELS,
     ON_PANELS,
     SUBMISSION_CSV,
+    TEST_LABELS_CSV,
     CadenceDataError,
     cadence_path,
     check_id,
@@ -53,7 +54,6 @@ SYNTHETIC_VERSION = 1
 MANIFEST_NAME = "synthetic.json"
 PARTIAL_MANIFEST_NAME = ".synthetic.partial.json"
 LOCK_NAME = ".synthetic.lock"
-TEST_LABELS_CSV = "test_labels.csv"
 
 N_PANELS, TCHANS, FCHANS = CADENCE_SHAPE
 DF_HZ = 2.7939677238464355  # Breakthrough Listen high-resolution channel width

@@ -115,18 +115,6 @@ def collate_raw(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, to
     return torch.stack(tensors), torch.tensor([i for _, i in items], dtype=torch.int64)
 
 
-#: On a CPU, batched preprocessing runs in chunks of this many cadences: a whole batch's float32
-#: intermediates (~1.7 MB per cadence) fall out of the caches and run ~3x slower than one cadence at a time.
-CPU_CHUNK = 8
-
-
-def preprocess_batch(preprocess, raw: torch.Tensor) -> torch.Tensor:
-    """``preprocess.batch(raw)``, in cache-sized chunks on a CPU, in one call elsewhere."""
-    if raw.device.type != "cpu" or raw.shape[0] <= CPU_CHUNK:
-        return preprocess.batch(raw)
-    return torch.cat([preprocess.batch(raw[i : i + CPU_CHUNK]) for i in range(0, raw.shape[0], CPU_CHUNK)])
-
-
 class CollatePreprocessed:
     """``transforms=workers``: stack a raw batch and preprocess it in the worker, once per group:
     returns ([one (B, C, H, W) float32 tensor per preprocessor], indices). A class, so spawned workers can
@@ -138,7 +126,7 @@ class CollatePreprocessed:
     def __call__(self, items: list[tuple[torch.Tensor, int]]) -> tuple[list[torch.Tensor], torch.Tensor]:
         raw, index = collate_raw(items)
         with torch.no_grad():
-            return [preprocess_batch(p, raw) for p in self.preprocessors], index
+            return [p.batch(raw) for p in self.preprocessors], index
 
 
 def resolve_transforms(choice: str, device: torch.device, num_workers: int) -> str:
@@ -191,7 +179,7 @@ def score_cadences(
         done = isinstance(batch, (list, tuple))  # preprocessed in the workers
         raw = None if done else batch.to(device, non_blocking=True)
         for g, ((preprocess, _), model) in enumerate(zip(groups, models)):
-            x = batch[g].to(device, non_blocking=True) if done else preprocess_batch(preprocess, raw)
+            x = batch[g].to(device, non_blocking=True) if done else preprocess.batch(raw)
             if nhwc:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast_for(device, precision):

@@ -30,6 +30,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from seti.config import check_config, job_dirname
+from seti.data.layout import TEST_LABELS_CSV
 from seti.inference.engine import auto_precision, predict_probabilities
 from seti.models.mixup import build_mixup
 from seti.training import ddp
@@ -422,7 +423,7 @@ def _validation_predictions(model, datamodule, best_path: str, trainer: L.Traine
         multiprocessing_context=datamodule.multiprocessing_context, collate_fn=datamodule.val_set.collate,
     )
     device = trainer.strategy.root_device
-    if getattr(datamodule, "device_transforms", None) is not None and datamodule.transforms == "device":
+    if datamodule.transforms == "device":
         from seti.data.device_transforms import PreprocessThen
 
         model = PreprocessThen(datamodule.preprocess, model)  # the loader yields raw cadences on this path
@@ -531,7 +532,7 @@ def _should_test(cfg: DictConfig, datamodule) -> bool:
     """``auto``: test when ROOT/test_labels.csv lists at least one cadence (an empty split is not scored)."""
     choice = cfg.get("test_after_fit", "auto")
     if choice == "auto":
-        path = Path(datamodule.root) / "test_labels.csv"
+        path = Path(datamodule.root) / TEST_LABELS_CSV
         if not path.is_file():
             return False
         try:
