@@ -80,15 +80,24 @@ def bench_data(root: Path, n: int) -> dict:
     for name in ("none", "light", "strong"):
         cadence_aug, image_aug, _ = build_augment(aug_cfg(name))
         for size in ((96, 128), (512, 512)):
-            ds = CadenceDataset(root, "train", labels.id.tolist(), labels.target.tolist(),
-                                Preprocessor(image_size=size, layout="stack"), cadence_aug, image_aug)
+            ds = CadenceDataset(
+                root,
+                "train",
+                labels.id.tolist(),
+                labels.target.tolist(),
+                Preprocessor(image_size=size, layout="stack"),
+                cadence_aug,
+                image_aug,
+            )
             key = f"dataset_{name}_{size[0]}x{size[1]}_per_s"
-            results[key] = rate(lambda k: [ds[i] for i in range(k)], len(ds))
+            results[key] = rate(lambda k, ds=ds: [ds[i] for i in range(k)], len(ds))
             results[key.replace("_per_s", "_ratio")] = results[key] / results["np_load_per_s"]
     rng = np.random.default_rng(0)
     params = SyntheticParams()
     generate_cadence(rng, True, params)  # import/first-call costs out of the timing
-    results["generator_cadences_per_s"] = rate(lambda k: [generate_cadence(rng, i % 3 == 0, params) for i in range(k)], 40)
+    results["generator_cadences_per_s"] = rate(
+        lambda k: [generate_cadence(rng, i % 3 == 0, params) for i in range(k)], 40
+    )
     from seti.baselines.dedoppler import DedopplerScorer
 
     batch = np.stack([np.load(p) for p in paths[:64]])
@@ -101,8 +110,14 @@ def bench_data(root: Path, n: int) -> dict:
 def _datamodule(root: Path, batch_size: int, image_size, workers: int):
     from seti.data.datamodule import CadenceDataModule
 
-    dm = CadenceDataModule(root=str(root), batch_size=batch_size, num_workers=workers, image_size=image_size,
-                           cache=False, persistent_workers=True)
+    dm = CadenceDataModule(
+        root=str(root),
+        batch_size=batch_size,
+        num_workers=workers,
+        image_size=image_size,
+        cache=False,
+        persistent_workers=True,
+    )
     dm.setup("fit")
     return dm
 
@@ -139,10 +154,19 @@ def bench_train(root: Path, model_name: str, batch_size: int, batches: int, imag
             if batch_idx == warmup:
                 meter.reset()
 
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=warmup + batches, limit_val_batches=0, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=[SkipWarmup(), meter], accelerator="auto", devices=1,
-                        precision="bf16-mixed" if torch.cuda.is_available() else "32-true")
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=warmup + batches,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[SkipWarmup(), meter],
+        accelerator="auto",
+        devices=1,
+        precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
+    )
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm)
     lightning_wall = time.perf_counter() - start
@@ -173,10 +197,15 @@ def bench_train(root: Path, model_name: str, batch_size: int, batches: int, imag
     bare_wall = time.perf_counter() - start_all
     lightning_rate, bare_rate = meter.samples_per_s, samples / seconds
     return {
-        "model": model_name, "batch_size": batch_size, "image_size": list(image_size), "device": str(device),
-        "lightning_samples_per_s": lightning_rate, "bare_loop_samples_per_s": bare_rate,
+        "model": model_name,
+        "batch_size": batch_size,
+        "image_size": list(image_size),
+        "device": str(device),
+        "lightning_samples_per_s": lightning_rate,
+        "bare_loop_samples_per_s": bare_rate,
         "ratio_lightning_to_bare": lightning_rate / bare_rate,
-        "lightning_wall_s": lightning_wall, "bare_wall_s": bare_wall,
+        "lightning_wall_s": lightning_wall,
+        "bare_wall_s": bare_wall,
     }
 
 
@@ -204,20 +233,39 @@ def bench_memory(models: list[str], batch_size: int, image_size) -> list[dict]:
     out = []
     for name in models:
         timm_name = {"tiny": "test_efficientnet", "v2s": "tf_efficientnetv2_s", "v2m": "tf_efficientnetv2_m"}.get(
-            name, f"tf_efficientnet_{name}")
-        proc = subprocess.run([sys.executable, "-c", MEMORY_PROBE, timm_name, "1", str(batch_size), *map(str, image_size)],
-                              capture_output=True, text=True)
+            name, f"tf_efficientnet_{name}"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", MEMORY_PROBE, timm_name, "1", str(batch_size), *map(str, image_size)],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             out.append({"model": name, "error": proc.stderr.strip().splitlines()[-1]})
         else:
-            out.append({**json.loads(proc.stdout.strip().splitlines()[-1]), "model": name,
-                        "batch_size": batch_size, "image_size": list(image_size)})
+            out.append(
+                {
+                    **json.loads(proc.stdout.strip().splitlines()[-1]),
+                    "model": name,
+                    "batch_size": batch_size,
+                    "image_size": list(image_size),
+                }
+            )
     return out
 
 
 # ---- predict --------------------------------------------------------------------------------------
-def bench_predict(ckpt: str, root: Path, batch_size: int = 64, n_batches: int = 8, *, num_workers="auto",
-                  device: str = "auto", precision: str = "auto", tta: str = "none") -> dict:
+def bench_predict(
+    ckpt: str,
+    root: Path,
+    batch_size: int = 64,
+    n_batches: int = 8,
+    *,
+    num_workers="auto",
+    device: str = "auto",
+    precision: str = "auto",
+    tta: str = "none",
+) -> dict:
     """Cadences/s of predict.py's path (read raw + transfer + batched preprocessing + forward) vs the bare
     forward pass on batches already preprocessed on the device, and vs reading alone.
 
@@ -229,11 +277,17 @@ def bench_predict(ckpt: str, root: Path, batch_size: int = 64, n_batches: int = 
     from torch.utils.data import DataLoader
 
     from seti.data.layout import cadence_path, read_id_table
-    from seti.inference.engine import RawCadenceDataset, autocast_for, collate_raw, probabilities, use_channels_last
+    from seti.inference.engine import RawCadenceDataset, collate_raw, probabilities
     from seti.inference.predict import (
-        _model_stack, find_checkpoints, group_by_preprocessing, load_members, predict_ids, resolve_device,
-        resolve_precision, resolve_workers,
+        _model_stack,
+        find_checkpoints,
+        group_by_preprocessing,
+        load_members,
+        predict_ids,
+        resolve_device,
+        resolve_workers,
     )
+    from seti.runtime import autocast_for, resolve_precision, resolve_switch
 
     setup_started = time.perf_counter()
     members = load_members(find_checkpoints(ckpt))
@@ -242,7 +296,7 @@ def bench_predict(ckpt: str, root: Path, batch_size: int = 64, n_batches: int = 
     n = batch_size * n_batches
     ids = [str(i) for i in np.resize(submission["id"].to_numpy(), n)]
     dev = resolve_device(device)
-    prec = resolve_precision(precision, dev)
+    prec = resolve_precision(precision, cuda=dev.type == "cuda")
     workers = resolve_workers(num_workers, n, batch_size)
     setup_s = time.perf_counter() - setup_started
 
@@ -251,13 +305,18 @@ def bench_predict(ckpt: str, root: Path, batch_size: int = 64, n_batches: int = 
             torch.cuda.synchronize(dev)
 
     def loader() -> DataLoader:
-        return DataLoader(RawCadenceDataset([cadence_path(root, "test", i) for i in ids]), batch_size=batch_size,
-                          num_workers=workers, pin_memory=dev.type == "cuda", collate_fn=collate_raw)
+        return DataLoader(
+            RawCadenceDataset([cadence_path(root, "test", i) for i in ids]),
+            batch_size=batch_size,
+            num_workers=workers,
+            pin_memory=dev.type == "cuda",
+            collate_fn=collate_raw,
+        )
 
     started = time.perf_counter()
     raw_batches = [raw for raw, _ in loader()]  # also warms the page cache for the predict pass
     load_s = time.perf_counter() - started
-    nhwc = use_channels_last("auto", dev)
+    nhwc = resolve_switch("auto", cuda=dev.type == "cuda")
     stack = _model_stack([m.model for m in group]).to(dev)
     if nhwc:
         stack = stack.to(memory_format=torch.channels_last)
@@ -285,11 +344,23 @@ def bench_predict(ckpt: str, root: Path, batch_size: int = 64, n_batches: int = 
     sync()
     predict_s = time.perf_counter() - started
     return {
-        "cadences": n, "batch_size": batch_size, "n_batches": n_batches, "members": len(group), "num_workers": workers,
-        "device": str(dev), "precision": prec, "tta": tta, "image": [preprocess.in_chans, *preprocess.image_size],
-        "setup_s": setup_s, "predict_s": predict_s, "forward_s": forward_s, "load_s": load_s,
-        "predict_cadences_per_s": n / predict_s, "forward_cadences_per_s": n / forward_s,
-        "load_cadences_per_s": n / load_s, "ratio": forward_s / predict_s,
+        "cadences": n,
+        "batch_size": batch_size,
+        "n_batches": n_batches,
+        "members": len(group),
+        "num_workers": workers,
+        "device": str(dev),
+        "precision": prec,
+        "tta": tta,
+        "image": [preprocess.in_chans, *preprocess.image_size],
+        "setup_s": setup_s,
+        "predict_s": predict_s,
+        "forward_s": forward_s,
+        "load_s": load_s,
+        "predict_cadences_per_s": n / predict_s,
+        "forward_cadences_per_s": n / forward_s,
+        "load_cadences_per_s": n / load_s,
+        "ratio": forward_s / predict_s,
     }
 
 
@@ -298,8 +369,15 @@ GIB = 2**30
 DOCS = REPO / "docs" / "benchmarks.md"
 SECTION_START, SECTION_END = "<!-- benchmark:gpu:start -->", "<!-- benchmark:gpu:end -->"
 #: The founding study: B1/B3/B5 x none/strong x 4 folds x 5 epochs, 45k train + 15k val cadences per fold, 512x512.
-FOUNDING_STUDY = {"models": ["b1", "b3", "b5"], "augs": ["none", "strong"], "folds": 4, "epochs": 5,
-                  "train_cadences": 45_000, "val_cadences": 15_000, "image_size": [512, 512]}
+FOUNDING_STUDY = {
+    "models": ["b1", "b3", "b5"],
+    "augs": ["none", "strong"],
+    "folds": 4,
+    "epochs": 5,
+    "train_cadences": 45_000,
+    "val_cadences": 15_000,
+    "image_size": [512, 512],
+}
 KAGGLE_LABELLED = 60_000
 PROJECTION_FORMULA = (
     "hours = augs x folds x sum over models of [epochs x (train_cadences / train_rate + val_cadences / eval_rate)"
@@ -334,13 +412,40 @@ def gpu_settings(tiny: bool, budget_s: float | None = None) -> GpuSettings:
     import os
 
     if tiny:
-        return GpuSettings(tiny=True, models=["tiny"], image_size=(32, 64), ladder=[2, 4], warmup=1, steps=2,
-                           train_n=24, test_n=4, num_folds=4, predict_cadences=16, ensemble_cadences=16, predict_batch=8,
-                           num_workers=0, ensemble_members=6, budget_s=budget_s or 600.0)
-    return GpuSettings(tiny=False, models=["b1", "b3", "b5"], image_size=(512, 512), ladder=[16, 32, 64, 128], warmup=3,
-                       steps=10, train_n=2000, test_n=512, num_folds=10, predict_cadences=4096, ensemble_cadences=1024,
-                       predict_batch=64, num_workers=min(8, os.cpu_count() or 1), ensemble_members=6,
-                       budget_s=budget_s or 240.0)
+        return GpuSettings(
+            tiny=True,
+            models=["tiny"],
+            image_size=(32, 64),
+            ladder=[2, 4],
+            warmup=1,
+            steps=2,
+            train_n=24,
+            test_n=4,
+            num_folds=4,
+            predict_cadences=16,
+            ensemble_cadences=16,
+            predict_batch=8,
+            num_workers=0,
+            ensemble_members=6,
+            budget_s=budget_s or 600.0,
+        )
+    return GpuSettings(
+        tiny=False,
+        models=["b1", "b3", "b5"],
+        image_size=(512, 512),
+        ladder=[16, 32, 64, 128],
+        warmup=3,
+        steps=10,
+        train_n=2000,
+        test_n=512,
+        num_folds=10,
+        predict_cadences=4096,
+        ensemble_cadences=1024,
+        predict_batch=64,
+        num_workers=min(8, os.cpu_count() or 1),
+        ensemble_members=6,
+        budget_s=budget_s or 240.0,
+    )
 
 
 class Clock:
@@ -450,8 +555,14 @@ def bare_loop(model_name: str, batch: int, settings: GpuSettings, device, compil
         step()
     _sync(device)
     seconds = time.perf_counter() - started
-    return {"batch": batch, "status": "ok", "samples_per_s": batch * settings.steps / seconds,
-            "peak_memory_gib": _peak_gib(device), "warmup_s": warmup_s, "compile": compile_model}
+    return {
+        "batch": batch,
+        "status": "ok",
+        "samples_per_s": batch * settings.steps / seconds,
+        "peak_memory_gib": _peak_gib(device),
+        "warmup_s": warmup_s,
+        "compile": compile_model,
+    }
 
 
 def measure(fn, *args, device, **kwargs) -> dict:
@@ -460,7 +571,10 @@ def measure(fn, *args, device, **kwargs) -> dict:
         result = fn(*args, **kwargs)
     except Exception as err:  # noqa: BLE001 - recorded, the next measurement still runs
         status = "oom" if _is_oom(err) else "error"
-        result = {"status": status, "error": f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"}
+        result = {
+            "status": status,
+            "error": f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}",
+        }
     _free(device)
     return result
 
@@ -509,23 +623,46 @@ def _batch_len(batch) -> int:
     return next(_batch_len(item) for item in batch if isinstance(item, (torch.Tensor, list, tuple, dict)))
 
 
-def train_path(model_name: str, batch: int, settings: GpuSettings, root: Path, out_dir: Path, device,
-               extra: list[str] | None = None) -> dict:
+def train_path(
+    model_name: str,
+    batch: int,
+    settings: GpuSettings,
+    root: Path,
+    out_dir: Path,
+    device,
+    extra: list[str] | None = None,
+) -> dict:
     """train.py's own path on Kaggle-layout files: the real Hydra config and ``seti.training.pipeline.train``
     for ``warmup + steps`` training batches (data.transforms=device where the config has it)."""
     from omegaconf import OmegaConf
 
+    from seti.runtime import resolve_switch
     from seti.training.pipeline import train
 
     h, w = settings.image_size
     overrides = [
-        "data=kaggle", f"data.root={root}", f"model={model_name}", f"data.batch_size={batch}", f"data.image_size=[{h},{w}]",
-        f"data.num_folds={settings.num_folds}", "data.fold=0", f"data.num_workers={settings.num_workers}",
-        "data.cache=false", "logger=csv", "trainer.max_epochs=1", "++trainer.enable_progress_bar=false",
-        *(["trainer.accelerator=cpu"] if device.type == "cpu" else []), f"trainer.limit_train_batches={settings.warmup + settings.steps}",
-        "trainer.limit_val_batches=1", "test_after_fit=false", "skip_finished=false", "ckpt_path=null",
-        f"paths.output_dir={out_dir}", "+callbacks.bench_clock._target_=" + f"{__name__}.step_clock",
-        f"+callbacks.bench_clock.warmup={settings.warmup}", f"+callbacks.bench_clock.steps={settings.steps}",
+        "data=kaggle",
+        f"data.root={root}",
+        f"model={model_name}",
+        f"data.batch_size={batch}",
+        f"data.image_size=[{h},{w}]",
+        f"data.num_folds={settings.num_folds}",
+        "data.fold=0",
+        f"data.num_workers={settings.num_workers}",
+        "data.cache=false",
+        "logger=csv",
+        "trainer.max_epochs=1",
+        "++trainer.enable_progress_bar=false",
+        *(["trainer.accelerator=cpu"] if device.type == "cpu" else []),
+        f"trainer.limit_train_batches={settings.warmup + settings.steps}",
+        "trainer.limit_val_batches=1",
+        "test_after_fit=false",
+        "skip_finished=false",
+        "ckpt_path=null",
+        f"paths.output_dir={out_dir}",
+        "+callbacks.bench_clock._target_=" + f"{__name__}.step_clock",
+        f"+callbacks.bench_clock.warmup={settings.warmup}",
+        f"+callbacks.bench_clock.steps={settings.steps}",
         *(extra or []),
     ]
     probe = compose_train(overrides)
@@ -537,45 +674,62 @@ def train_path(model_name: str, batch: int, settings: GpuSettings, root: Path, o
     summary = train(cfg)
     clock = CLOCKS[-1] if CLOCKS else None
     return {
-        "batch": batch, "status": summary.get("status"), "run_dir": str(out_dir),
+        "batch": batch,
+        "status": summary.get("status"),
+        "run_dir": str(out_dir),
         "samples_per_s": clock.samples_per_s if clock else None,
         "meter_samples_per_s": summary.get("train_samples_per_s"),
         "peak_memory_gib": (summary.get("peak_memory_mb") or 0) / 1024 if device.type == "cuda" else None,
-        "precision": summary.get("precision"), "transforms": OmegaConf.select(cfg, "data.transforms", default="workers"),
-        "channels_last": _switch(OmegaConf.select(cfg, "model.channels_last", default=False), device),
-        "compile": _switch(OmegaConf.select(cfg, "model.compile", default=False), device), "overrides": extra or [],
+        "precision": summary.get("precision"),
+        "transforms": OmegaConf.select(cfg, "data.transforms", default="workers"),
+        "channels_last": resolve_switch(
+            OmegaConf.select(cfg, "model.channels_last", default=False), device.type == "cuda"
+        ),
+        "compile": resolve_switch(OmegaConf.select(cfg, "model.compile", default=False), device.type == "cuda"),
+        "overrides": extra or [],
     }
 
 
-def _switch(value, device) -> bool:
-    """A true | false | auto model setting as the run resolves it (auto: on on CUDA)."""
-    return device.type == "cuda" if value == "auto" else bool(value)
-
-
-def predict_rate(run_dirs: list[Path], root: Path, settings: GpuSettings, members: int, tta: str, cadences: int,
-                 device) -> dict:
+def predict_rate(
+    run_dirs: list[Path], root: Path, settings: GpuSettings, members: int, tta: str, cadences: int, device
+) -> dict:
     """predict.py's path (library calls, no CSV writing): ``members`` checkpoints cycled from ``run_dirs``,
     ``cadences`` test cadences (the test files repeated; in the page cache), timed after a one-batch warm-up.
     Worker start-up is inside the timing, as it is in predict.py."""
     from seti.data.layout import read_id_table
-    from seti.inference.predict import find_checkpoints, load_members, predict_ids, resolve_precision
+    from seti.inference.predict import find_checkpoints, load_members, predict_ids
+    from seti.runtime import resolve_precision
 
     specs = [find_checkpoints(run)[0] for run in run_dirs]
     loaded = load_members([specs[i % len(specs)] for i in range(members)])
     test_ids = read_id_table(root / "sample_submission.csv", require_binary_target=False)["id"].tolist()
     ids = [test_ids[i % len(test_ids)] for i in range(cadences)]
-    kwargs = dict(batch_size=settings.predict_batch, num_workers="auto" if not settings.tiny else 0, device=device,
-                  precision=resolve_precision("auto", device), tta=tta)
+    kwargs = dict(
+        batch_size=settings.predict_batch,
+        num_workers="auto" if not settings.tiny else 0,
+        device=device,
+        precision=resolve_precision("auto", cuda=device.type == "cuda"),
+        tta=tta,
+    )
     predict_ids(loaded, root, "test", ids[: settings.predict_batch], **kwargs)  # warm-up: autotuning, workers
     stats: dict = {}
     started = time.perf_counter()
     predict_ids(loaded, root, "test", ids, stats=stats, **kwargs)
     _sync(device)
     seconds = time.perf_counter() - started
-    return {"status": "ok", "members": members, "distinct_checkpoints": len({str(s.ckpt_path) for s in specs}),
-            "tta": tta, "batch_size": settings.predict_batch, "cadences": len(ids), "seconds": seconds,
-            "cadences_per_s": len(ids) / seconds, "member_cadences_per_s": len(ids) * members / seconds,
-            "precision": kwargs["precision"], "channels_last": stats.get("channels_last")}
+    return {
+        "status": "ok",
+        "members": members,
+        "distinct_checkpoints": len({str(s.ckpt_path) for s in specs}),
+        "tta": tta,
+        "batch_size": settings.predict_batch,
+        "cadences": len(ids),
+        "seconds": seconds,
+        "cadences_per_s": len(ids) / seconds,
+        "member_cadences_per_s": len(ids) * members / seconds,
+        "precision": kwargs["precision"],
+        "channels_last": stats.get("channels_last"),
+    }
 
 
 def project_hours(study: dict, train_rates: dict, eval_rates: dict) -> float | None:
@@ -592,23 +746,29 @@ def project_hours(study: dict, train_rates: dict, eval_rates: dict) -> float | N
 
 def augmentation_study() -> dict:
     """``experiment=augmentation_study`` as the founding-study dict: its sweep, epochs and the Kaggle fold sizes."""
-    from omegaconf import OmegaConf
-
     from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
 
     from seti.config import register_resolvers
     from seti.training.devices import sweep_values
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=["experiment=augmentation_study", "data.root=unused"], return_hydra_config=True)
+        cfg = compose(
+            "train", overrides=["experiment=augmentation_study", "data.root=unused"], return_hydra_config=True
+        )
     params = OmegaConf.to_container(cfg.hydra.sweeper.params) or {}
     folds = int(cfg.data.num_folds)
-    return {"models": [str(m) for m in sweep_values("model", cfg.model.name, [], params)],
-            "augs": [str(a) for a in sweep_values("aug", cfg.aug.name, [], params)],
-            "folds": len(sweep_values("data.fold", cfg.data.fold, [], params)), "epochs": int(cfg.trainer.max_epochs),
-            "train_cadences": KAGGLE_LABELLED * (folds - 1) // folds, "val_cadences": KAGGLE_LABELLED // folds,
-            "image_size": list(cfg.data.image_size), "batch_size": int(cfg.data.batch_size)}
+    return {
+        "models": [str(m) for m in sweep_values("model", cfg.model.name, [], params)],
+        "augs": [str(a) for a in sweep_values("aug", cfg.aug.name, [], params)],
+        "folds": len(sweep_values("data.fold", cfg.data.fold, [], params)),
+        "epochs": int(cfg.trainer.max_epochs),
+        "train_cadences": KAGGLE_LABELLED * (folds - 1) // folds,
+        "val_cadences": KAGGLE_LABELLED // folds,
+        "image_size": list(cfg.data.image_size),
+        "batch_size": int(cfg.data.batch_size),
+    }
 
 
 def bench_gpu(settings: GpuSettings, work_dir: Path, save=None) -> dict:
@@ -625,17 +785,37 @@ def bench_gpu(settings: GpuSettings, work_dir: Path, save=None) -> dict:
     save = save or (lambda r: None)
     root = work_dir / "data"
     # the files first: the generator forks its workers, best done before this process holds a CUDA context
-    ensure_dataset(root, n=settings.train_n, test_n=settings.test_n, positive_rate=0.3, seed=0,
-                   workers=max(1, min(16, os.cpu_count() or 1)), progress=False)
+    ensure_dataset(
+        root,
+        n=settings.train_n,
+        test_n=settings.test_n,
+        positive_rate=0.3,
+        seed=0,
+        workers=max(1, min(16, os.cpu_count() or 1)),
+        progress=False,
+    )
     cuda = device.type == "cuda"
     results: dict = {
-        "mode": "tiny" if settings.tiny else "gpu", "complete": False,
-        "machine": {"device": torch.cuda.get_device_name(device) if cuda else f"CPU ({platform.machine()})",
-                    "gpu_memory_gib": torch.cuda.get_device_properties(device).total_memory / GIB if cuda else None,
-                    "cpus": os.cpu_count(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
+        "mode": "tiny" if settings.tiny else "gpu",
+        "complete": False,
+        "machine": {
+            "device": torch.cuda.get_device_name(device) if cuda else f"CPU ({platform.machine()})",
+            "gpu_memory_gib": torch.cuda.get_device_properties(device).total_memory / GIB if cuda else None,
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        },
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.__dict__.items()},
-        "data": {"root": str(root), "train_n": settings.train_n, "test_n": settings.test_n, "generate_s": clock.elapsed()},
-        "models": {}, "predict": {}, "compile": {}, "skipped": [],
+        "data": {
+            "root": str(root),
+            "train_n": settings.train_n,
+            "test_n": settings.test_n,
+            "generate_s": clock.elapsed(),
+        },
+        "models": {},
+        "predict": {},
+        "compile": {},
+        "skipped": [],
     }
     run_dirs: dict[str, list[Path]] = {}
     reference = settings.ladder[0]
@@ -670,18 +850,31 @@ def bench_gpu(settings: GpuSettings, work_dir: Path, save=None) -> dict:
             run = measure(train_path, model, batch, settings, root, out, device, device=device)
             if run.get("status") == "finished":
                 run_dirs.setdefault(model, []).append(out)
-            ratio = (run["samples_per_s"] / bare["samples_per_s"]) if run.get("samples_per_s") and bare.get("samples_per_s") else None
+            ratio = (
+                (run["samples_per_s"] / bare["samples_per_s"])
+                if run.get("samples_per_s") and bare.get("samples_per_s")
+                else None
+            )
             entry["runs"][str(batch)] = {"batch": batch, "bare": bare, "train_path": run, "ratio": ratio}
             save(results)
     # predict: one member per model (also the eval rate of the projection), then the ensemble with flip TTA
     for model, dirs in run_dirs.items():
         results["predict"][f"one_member_{model}"] = measure(
-            predict_rate, dirs[:1], root, settings, 1, "none", settings.predict_cadences, device, device=device)
+            predict_rate, dirs[:1], root, settings, 1, "none", settings.predict_cadences, device, device=device
+        )
     all_runs = [d for dirs in run_dirs.values() for d in dirs]
     if all_runs and clock.left() > 20:
         results["predict"]["ensemble"] = measure(
-            predict_rate, all_runs, root, settings, settings.ensemble_members, "flip", settings.ensemble_cadences, device,
-            device=device)
+            predict_rate,
+            all_runs,
+            root,
+            settings,
+            settings.ensemble_members,
+            "flip",
+            settings.ensemble_cadences,
+            device,
+            device=device,
+        )
     elif all_runs:
         results["skipped"].append("ensemble predict: time budget")
     save(results)
@@ -692,20 +885,28 @@ def bench_gpu(settings: GpuSettings, work_dir: Path, save=None) -> dict:
     has_compile_key = compose_train([]).model.get("compile", None) is not None
     for model in settings.models:
         if settings.tiny or device.type != "cuda":
-            results["compile"][model] = {"status": "skipped", "reason": "only measured on a GPU (compiling takes minutes on a CPU)"}
+            results["compile"][model] = {
+                "status": "skipped",
+                "reason": "only measured on a GPU (compiling takes minutes on a CPU)",
+            }
             continue
         if clock.left() < 120:
             results["compile"][model] = {"status": "skipped", "reason": f"time budget ({clock.left():.0f} s left)"}
             continue
         if has_compile_key:
             out = work_dir / "runs" / f"{model}-bs{reference}-compiled"
-            point = measure(train_path, model, reference, settings, root, out, device, ["model.compile=true"], device=device)
+            point = measure(
+                train_path, model, reference, settings, root, out, device, ["model.compile=true"], device=device
+            )
             point["path"] = "train.py"
         else:
             point = measure(bare_loop, model, reference, settings, device, True, device=device)
             point["path"] = "bare loop"
-        off = ((results["models"][model]["runs"].get(str(reference)) or {}).get("train_path") or {}) if has_compile_key else \
-            next((p for p in results["models"][model]["ladder"] if p["batch"] == reference), {})
+        off = (
+            ((results["models"][model]["runs"].get(str(reference)) or {}).get("train_path") or {})
+            if has_compile_key
+            else next((p for p in results["models"][model]["ladder"] if p["batch"] == reference), {})
+        )
         point["batch"] = reference
         point["without_compile_samples_per_s"] = off.get("samples_per_s")
         results["compile"][model] = point
@@ -737,8 +938,12 @@ def projections(results: dict, settings: GpuSettings) -> dict:
                 batches = {m: batches[stand_in] for m in study["models"]}
             else:
                 rates_eval = eval_rates
-            entry[label] = {"batch": batches, "train_rates": train_rates, "eval_rates": rates_eval,
-                            "hours": project_hours(study, train_rates, rates_eval)}
+            entry[label] = {
+                "batch": batches,
+                "train_rates": train_rates,
+                "eval_rates": rates_eval,
+                "hours": project_hours(study, train_rates, rates_eval),
+            }
         out[name] = entry
     return out
 
@@ -753,21 +958,26 @@ def gpu_markdown(results: dict) -> str:
     """The docs/benchmarks.md section for one ``gpu`` run."""
     machine, settings = results["machine"], results["settings"]
     lines = [
-        f"## GPU: `python scripts/benchmark.py gpu` ({results['mode']} mode)", "",
+        f"## GPU: `python scripts/benchmark.py gpu` ({results['mode']} mode)",
+        "",
         f"Measured on {machine['device']} ({_fmt(machine.get('gpu_memory_gib'), 0)} GiB), {machine['cpus']} CPUs, torch "
         f"{machine['torch']}, {machine['date']}; wall time {_fmt(results.get('wall_s'), 0)} s"
-        + ("" if results.get("complete") else " (**incomplete run**)") + ".",
+        + ("" if results.get("complete") else " (**incomplete run**)")
+        + ".",
         f"Images {settings['image_size'][0]}x{settings['image_size'][1]}, bf16 autocast on a GPU; bare loop: random tensors on the"
         f" device, channels_last, AdamW, {settings['warmup']} warm-up + {settings['steps']} timed steps; train.py path:"
         f" `seti.training.pipeline.train` on {settings['train_n']} synthetic Kaggle-layout files, the same steps, timed"
-        " by wall clock between batch ends (loader waits included).", "",
+        " by wall clock between batch ends (loader waits included).",
+        "",
         "| model | batch | bare loop samples/s | train.py path samples/s | ratio | peak GiB bare / train.py | data path |",
         "|---|---|---|---|---|---|---|",
     ]
     for model, entry in results["models"].items():
         for batch, run in entry["runs"].items():
             bare, path = run["bare"], run["train_path"]
-            status = "" if path.get("status") == "finished" else f" ({path.get('status')}: {path.get('error', '')[:60]})"
+            status = (
+                "" if path.get("status") == "finished" else f" ({path.get('status')}: {path.get('error', '')[:60]})"
+            )
             lines.append(
                 f"| {model} | {batch}{' (fastest)' if int(batch) == entry.get('best_batch') and int(batch) != settings['ladder'][0] else ''} "
                 f"| {_fmt(bare.get('samples_per_s'))} | {_fmt(path.get('samples_per_s'))}{status} | {_fmt(run.get('ratio'), 2)} "
@@ -775,29 +985,54 @@ def gpu_markdown(results: dict) -> str:
             )
     lines += ["", "Bare-loop batch ladder (samples/s; stops at out-of-memory or when it stops rising):", ""]
     for model, entry in results["models"].items():
-        rungs = ", ".join(f"{p['batch']}: {_fmt(p.get('samples_per_s')) if p['status'] == 'ok' else p['status']}" for p in entry["ladder"])
+        rungs = ", ".join(
+            f"{p['batch']}: {_fmt(p.get('samples_per_s')) if p['status'] == 'ok' else p['status']}"
+            for p in entry["ladder"]
+        )
         lines.append(f"- {model}: {rungs}")
-    lines += ["", "| predict path | members | TTA | batch | cadences/s | member-cadences/s |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| predict path | members | TTA | batch | cadences/s | member-cadences/s |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, p in results["predict"].items():
-        lines.append(f"| {name} | {p.get('members', 'n/a')} | {p.get('tta', 'n/a')} | {p.get('batch_size', 'n/a')} "
-                     f"| {_fmt(p.get('cadences_per_s'))} | {_fmt(p.get('member_cadences_per_s'))} |")
+        lines.append(
+            f"| {name} | {p.get('members', 'n/a')} | {p.get('tta', 'n/a')} | {p.get('batch_size', 'n/a')} "
+            f"| {_fmt(p.get('cadences_per_s'))} | {_fmt(p.get('member_cadences_per_s'))} |"
+        )
     compiled = {m: c for m, c in results.get("compile", {}).items() if c.get("status") in ("ok", "finished")}
     if compiled:
-        lines += ["", "torch.compile (model.compile=true) at the reference batch: " + "; ".join(
-            f"{m} ({c.get('path')}) {_fmt(c.get('samples_per_s'))} samples/s vs {_fmt(c.get('without_compile_samples_per_s'))}"
-            " without" for m, c in compiled.items())]
+        lines += [
+            "",
+            "torch.compile (model.compile=true) at the reference batch: "
+            + "; ".join(
+                f"{m} ({c.get('path')}) {_fmt(c.get('samples_per_s'))} samples/s vs {_fmt(c.get('without_compile_samples_per_s'))}"
+                " without"
+                for m, c in compiled.items()
+            ),
+        ]
     proj = results.get("projections") or {}
     if proj:
-        lines += ["", f"| projected wall time, one job at a time | at batch {settings['ladder'][0]} | at each model's fastest batch |", "|---|---|---|"]
+        lines += [
+            "",
+            f"| projected wall time, one job at a time | at batch {settings['ladder'][0]} | at each model's fastest batch |",
+            "|---|---|---|",
+        ]
         for name in ("founding_study", "augmentation_study"):
             entry = proj[name]
             study = entry["study"]
-            label = (f"{name.replace('_', ' ')} ({'/'.join(study['models'])} x {'/'.join(study['augs'])} x {study['folds']} folds"
-                     f" x {study['epochs']} epochs)")
-            lines.append(f"| {label} | {_fmt(entry['reference_batch']['hours'], 2)} h | {_fmt(entry['best_batch']['hours'], 2)} h |")
+            label = (
+                f"{name.replace('_', ' ')} ({'/'.join(study['models'])} x {'/'.join(study['augs'])} x {study['folds']} folds"
+                f" x {study['epochs']} epochs)"
+            )
+            lines.append(
+                f"| {label} | {_fmt(entry['reference_batch']['hours'], 2)} h | {_fmt(entry['best_batch']['hours'], 2)} h |"
+            )
         lines += ["", f"Formula: {proj['formula']}."]
         if proj.get("stand_in"):
-            lines.append(f"Tiny mode: the measured `{proj['stand_in']}` model stands in for every model, so these hours say nothing about B1/B3/B5.")
+            lines.append(
+                f"Tiny mode: the measured `{proj['stand_in']}` model stands in for every model, so these hours say nothing about B1/B3/B5."
+            )
     if results.get("skipped"):
         lines += ["", "Skipped: " + "; ".join(results["skipped"]) + "."]
     return "\n".join(lines) + "\n"
@@ -844,6 +1079,7 @@ def run_gpu(args) -> dict:
         write_docs_section(docs, results.get("markdown") or gpu_markdown(results))
     return results
 
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["data", "train", "predict", "all", "gpu"])
@@ -860,11 +1096,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ckpt", default=None, help="checkpoint, run dir or sweep dir (predict)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--tiny", action="store_true", help="gpu: tiny settings even where CUDA is available")
-    parser.add_argument("--budget-s", type=float, default=None, help="gpu: wall-time budget (default 240 s; tiny 600 s)")
+    parser.add_argument(
+        "--budget-s", type=float, default=None, help="gpu: wall-time budget (default 240 s; tiny 600 s)"
+    )
     parser.add_argument("--work-dir", type=Path, default=None, help="gpu: where data and runs go (default: a temp dir)")
-    parser.add_argument("--docs", type=Path, default=None,
-                        help="gpu: the Markdown file whose gpu section is replaced (default docs/benchmarks.md; tiny: none)")
-    parser.add_argument("--from-json", type=Path, default=None, help="gpu: render this earlier run's JSON instead of measuring")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        default=None,
+        help="gpu: the Markdown file whose gpu section is replaced (default docs/benchmarks.md; tiny: none)",
+    )
+    parser.add_argument(
+        "--from-json", type=Path, default=None, help="gpu: render this earlier run's JSON instead of measuring"
+    )
     args = parser.parse_args(argv)
     if args.what == "gpu":
         results = run_gpu(args)

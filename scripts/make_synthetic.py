@@ -32,8 +32,10 @@ def _parse_param(text: str) -> tuple[str, object]:
 
 
 def _exit_on_signal(signum: int, frame) -> None:
-    print(f"interrupted by {signal.Signals(signum).name}; re-run the same command to finish (valid files are kept)",
-          file=sys.stderr)
+    print(
+        f"interrupted by {signal.Signals(signum).name}; re-run the same command to finish (valid files are kept)",
+        file=sys.stderr,
+    )
     raise SystemExit(128 + signum)
 
 
@@ -45,8 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--positive-rate", type=float, default=0.2, help="fraction of positives, in [0, 1] (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="seed (>= 0, default 0)")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (>= 1, default 1)")
-    p.add_argument("--param", action="append", default=[], type=_parse_param, metavar="KEY=VALUE",
-                   help="override a SyntheticParams field, VALUE in JSON (repeatable), e.g. 'snr_range=[8,40]'")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=_parse_param,
+        metavar="KEY=VALUE",
+        help="override a SyntheticParams field, VALUE in JSON (repeatable), e.g. 'snr_range=[8,40]'",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -74,8 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     started = time.perf_counter()
     try:
-        root = write_dataset(args.out, args.n, args.test_n, args.positive_rate, args.seed, args.workers,
-                             params, progress=not args.no_progress)
+        root = write_dataset(
+            args.out,
+            args.n,
+            args.test_n,
+            args.positive_rate,
+            args.seed,
+            args.workers,
+            params,
+            progress=not args.no_progress,
+        )
     except ValueError as err:  # includes CadenceDataError (a folder made with other settings)
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -86,10 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     manifest = json.loads((root / MANIFEST_NAME).read_text())
     counts, run = manifest["counts"], manifest["last_run"]
     rate = run["generated"] / elapsed if elapsed > 0 else float("nan")
-    print(f"wrote {root}: train {counts['train']} ({counts['train_positive']} positive), "
-          f"test {counts['test']} ({counts['test_positive']} positive)")
-    print(f"generated {run['generated']}, kept {run['skipped']} existing, {elapsed:.1f} s, "
-          f"{rate:.1f} cadences/s with {args.workers} worker(s)")
+    print(
+        f"wrote {root}: train {counts['train']} ({counts['train_positive']} positive), "
+        f"test {counts['test']} ({counts['test_positive']} positive)"
+    )
+    print(
+        f"generated {run['generated']}, kept {run['skipped']} existing, {elapsed:.1f} s, "
+        f"{rate:.1f} cadences/s with {args.workers} worker(s)"
+    )
     return 0
 
 

@@ -1,7 +1,7 @@
 """Draw cadences to PNG: several per figure as six labelled panels, or one beside its augmented views.
 
-  python scripts/plot_cadences.py --root ROOT --n 4 --out cadences.png
-  python scripts/plot_cadences.py --root ROOT --ids 0028a35de92941d --aug strong --views 5 --out views.png
+python scripts/plot_cadences.py --root ROOT --n 4 --out cadences.png
+python scripts/plot_cadences.py --root ROOT --ids 0028a35de92941d --aug strong --views 5 --out views.png
 """
 
 from __future__ import annotations
@@ -27,9 +27,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", choices=["train", "test"], default="train")
     parser.add_argument("--ids", nargs="*", default=None, help="cadence ids (default: the first --n, positives first)")
     parser.add_argument("--n", type=int, default=4, help="how many cadences when --ids is not given")
-    parser.add_argument("--aug", default=None, help="an aug config name (none/light/strong) or a YAML path: draw augmented views of the first id")
+    parser.add_argument(
+        "--aug",
+        default=None,
+        help="an aug config name (none/light/strong) or a YAML path: draw augmented views of the first id",
+    )
     parser.add_argument("--views", type=int, default=4, help="augmented views to draw with --aug")
-    parser.add_argument("--image-size", type=int, nargs=2, default=[192, 256], metavar=("H", "W"), help="model input size for the views")
+    parser.add_argument(
+        "--image-size", type=int, nargs=2, default=[192, 256], metavar=("H", "W"), help="model input size for the views"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="cadences.png", help="PNG to write")
     args = parser.parse_args(argv)
@@ -42,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = Path(args.root)
     try:
-        table = read_id_table(root / (LABELS_CSV if args.split == "train" else SUBMISSION_CSV),
-                              require_binary_target=args.split == "train")
+        table = read_id_table(
+            root / (LABELS_CSV if args.split == "train" else SUBMISSION_CSV),
+            require_binary_target=args.split == "train",
+        )
         labels = dict(zip(table.id, table.target))
         ids = args.ids or table.sort_values("target", ascending=False, kind="stable").id.tolist()[: args.n]
         unknown = [i for i in ids if i not in labels]

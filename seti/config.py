@@ -10,7 +10,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from seti.training.devices import gpu_count, sweep_n_jobs
 
-
 #: characters a job directory name keeps as they are: all of them plain in Hydra's override grammar, so
 #: ``python predict.py ckpt=<job dir>`` works as pasted (no '=', ',', brackets, braces, quotes, '~', ':').
 _PLAIN = re.compile(r"[A-Za-z0-9.+]+")
@@ -66,7 +65,8 @@ def register_resolvers() -> None:
     """Idempotent: train.py and tests call it before Hydra composes."""
     if not OmegaConf.has_resolver("seti.job_dirname"):
         OmegaConf.register_new_resolver(
-            "seti.job_dirname", lambda overrides, exclude=None: job_dirname(
+            "seti.job_dirname",
+            lambda overrides, exclude=None: job_dirname(
                 OmegaConf.to_container(overrides) if OmegaConf.is_config(overrides) else overrides,
                 OmegaConf.to_container(exclude) if OmegaConf.is_config(exclude) else exclude,
             ),
@@ -101,7 +101,9 @@ def check_config(cfg: DictConfig) -> None:
     config_int(cfg, "seed", minimum=0)
     size = data.get("image_size")
     if not OmegaConf.is_list(size) or len(size) != 2 or any(_as_int(s) is None or _as_int(s) < 8 for s in size):
-        raise ValueError(f"data.image_size must be [height, width], two integers >= 8, e.g. data.image_size=[96,128]; got {size}")
+        raise ValueError(
+            f"data.image_size must be [height, width], two integers >= 8, e.g. data.image_size=[96,128]; got {size}"
+        )
     if data.get("synthetic"):
         config_int(cfg, "data.synthetic.n", minimum=1)
         config_int(cfg, "data.synthetic.test_n", minimum=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -11,7 +13,6 @@ from seti.data.layout import CADENCE_SHAPE, OFF_PANELS, ON_PANELS
 from seti.data.preprocess import Preprocessor
 from seti.data.synthetic import SyntheticParams, generate_cadence
 from seti.models.mixup import Mixup
-from pathlib import Path
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -31,7 +32,7 @@ def test_pipelines_keep_shape_and_dtype(name, layout, panels):
     cadence = generate_cadence(np.random.default_rng(3), True, SyntheticParams(engine="numpy")).astype(np.float16)
     rng = np.random.default_rng(0)
     for _ in range(5):
-        raw, target = (cadence_aug(cadence, 0, rng) if cadence_aug else (cadence, 0))
+        raw, target = cadence_aug(cadence, 0, rng) if cadence_aug else (cadence, 0)
         assert raw.shape == CADENCE_SHAPE and target in (0, 1)
         image = pre(raw)
         if image_aug is not None:
@@ -83,8 +84,11 @@ def test_strong_injects_needles_from_its_own_distribution():
 
     cadence_aug, _, _ = build_augment(OmegaConf.load(CONF / "aug" / "strong.yaml"))
     params, evaluation = cadence_aug._needle_params, SyntheticParams()
-    differ = [k for k in ("snr_range", "faint_fraction", "max_drift_hz_s", "sine_fraction", "width_range_hz", "profiles")
-              if getattr(params, k) != getattr(evaluation, k)]
+    differ = [
+        k
+        for k in ("snr_range", "faint_fraction", "max_drift_hz_s", "sine_fraction", "width_range_hz", "profiles")
+        if getattr(params, k) != getattr(evaluation, k)
+    ]
     assert len(differ) >= 3, differ
     rng = np.random.default_rng(0)
     needles = [sample_needle(rng, params, ON_PANELS) for _ in range(300)]
@@ -102,7 +106,9 @@ def test_bad_aug_configs_are_rejected():
     with pytest.raises(ValueError, match="aug.cadence.swap_on_off_p"):
         CadenceAugment(swap_on_off_p=1.5)
     with pytest.raises(ValueError, match="aug.mixup.label"):
-        build_augment({"name": "x", "mixup": {"_target_": "seti.models.mixup.Mixup", "alpha": 1, "p": 1, "label": "or"}})
+        build_augment(
+            {"name": "x", "mixup": {"_target_": "seti.models.mixup.Mixup", "alpha": 1, "p": 1, "label": "or"}}
+        )
     with pytest.raises(ValueError, match="unknown key"):
         build_augment({"name": "x", "cadence": {"shuffle_of_p": 0.2}})
     with pytest.raises(ValueError, match=r"aug.image\[0\]"):

@@ -23,17 +23,24 @@ LATER_DOCS = "## Prediction path\n\nAnd this one.\n"
 
 def run(*args, cwd: Path) -> subprocess.CompletedProcess:
     # The checkout under test first: the script is run by path, so its own directory would come first otherwise.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-           "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=900)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "WANDB_MODE": "disabled",
+        "HF_HUB_OFFLINE": "1",
+    }
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
 
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("bench")
     docs = tmp / "benchmarks.md"
-    docs.write_text(OTHER_DOCS + "<!-- benchmark:gpu:start -->\nan older run\n<!-- benchmark:gpu:end -->\n\n" + LATER_DOCS)
+    docs.write_text(
+        OTHER_DOCS + "<!-- benchmark:gpu:start -->\nan older run\n<!-- benchmark:gpu:end -->\n\n" + LATER_DOCS
+    )
     proc = run("gpu", "--tiny", "--json", tmp / "bench.json", "--docs", docs, "--work-dir", tmp / "work", cwd=tmp)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return {"json": json.loads((tmp / "bench.json").read_text()), "docs": docs, "tmp": tmp, "stdout": proc.stdout}
@@ -78,18 +85,34 @@ def test_projection_follows_from_the_measured_rates(bench):
     proj = results["projections"]
     assert proj["stand_in"] == "tiny" and "augs x folds" in proj["formula"]
     founding = proj["founding_study"]["study"]
-    assert (founding["models"], founding["augs"], founding["folds"], founding["epochs"]) == (["b1", "b3", "b5"], ["none", "strong"], 4, 5)
+    assert (founding["models"], founding["augs"], founding["folds"], founding["epochs"]) == (
+        ["b1", "b3", "b5"],
+        ["none", "strong"],
+        4,
+        5,
+    )
     assert (founding["train_cadences"], founding["val_cadences"]) == (45_000, 15_000)
     study = proj["augmentation_study"]["study"]  # read from conf/experiment/augmentation_study.yaml
-    assert (study["models"], study["augs"], study["folds"], study["epochs"]) == (["b1", "b3", "b5"], ["none", "light", "strong"], 4, 8)
+    assert (study["models"], study["augs"], study["folds"], study["epochs"]) == (
+        ["b1", "b3", "b5"],
+        ["none", "light", "strong"],
+        4,
+        8,
+    )
     assert (study["train_cadences"], study["val_cadences"]) == (45_000, 15_000)
     entry = results["models"]["tiny"]
     eval_rate = results["predict"]["one_member_tiny"]["cadences_per_s"]
     for name in ("founding_study", "augmentation_study"):
         s = proj[name]["study"]
-        for label, batch in (("reference_batch", results["settings"]["ladder"][0]), ("best_batch", entry["best_batch"])):
+        for label, batch in (
+            ("reference_batch", results["settings"]["ladder"][0]),
+            ("best_batch", entry["best_batch"]),
+        ):
             train_rate = entry["runs"][str(batch)]["train_path"]["samples_per_s"]
-            one_job = s["epochs"] * (s["train_cadences"] / train_rate + s["val_cadences"] / eval_rate) + s["val_cadences"] / eval_rate
+            one_job = (
+                s["epochs"] * (s["train_cadences"] / train_rate + s["val_cadences"] / eval_rate)
+                + s["val_cadences"] / eval_rate
+            )
             expected = len(s["augs"]) * s["folds"] * len(s["models"]) * one_job / 3600
             assert proj[name][label]["hours"] == pytest.approx(expected, rel=1e-9)
 
@@ -117,4 +140,6 @@ def test_predict_benchmark_on_a_run_of_the_gpu_benchmark(bench):
     run_dir = results["models"]["tiny"]["runs"][str(results["settings"]["ladder"][0])]["train_path"]["run_dir"]
     predict = script.bench_predict(run_dir, Path(results["data"]["root"]), batch_size=2, n_batches=3, num_workers=0)
     assert predict["cadences"] == 6 and predict["members"] == 1 and predict["device"] in ("cpu", "cuda")
-    assert all(finite(predict[k]) for k in ("predict_cadences_per_s", "forward_cadences_per_s", "load_cadences_per_s", "ratio"))
+    assert all(
+        finite(predict[k]) for k in ("predict_cadences_per_s", "forward_cadences_per_s", "load_cadences_per_s", "ratio")
+    )

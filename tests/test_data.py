@@ -13,8 +13,12 @@ from seti.data.layout import CADENCE_SHAPE, CadenceDataError, cadence_path, load
 from seti.data.preprocess import Preprocessor
 
 EXPECTED_LABELS = {
-    "0000799a2b2c42d": 0, "00042890562ff68": 0, "0012ef703e41ef0": 0,
-    "0024012d1431fbc": 1, "0028a35de92941d": 1, "1004c26b9a3f877": 1,
+    "0000799a2b2c42d": 0,
+    "00042890562ff68": 0,
+    "0012ef703e41ef0": 0,
+    "0024012d1431fbc": 1,
+    "0028a35de92941d": 1,
+    "1004c26b9a3f877": 1,
 }
 
 

@@ -57,9 +57,7 @@ def test_scorer_matches_function_and_chunking_does_not_matter():
     assert scorer.params()["chunk_size"] == 2
 
 
-@pytest.mark.parametrize(
-    "shape", [(6, 273, 255), (2, 3, 273, 256), (1, 6, 256, 273), (273, 256), (1, 1, 6, 273, 256)]
-)
+@pytest.mark.parametrize("shape", [(6, 273, 255), (2, 3, 273, 256), (1, 6, 256, 273), (273, 256), (1, 1, 6, 273, 256)])
 def test_wrong_shape_names_expected_shape(shape):
     with pytest.raises(ValueError, match=r"\(N, 6, 273, 256\)"):
         dedoppler_scores(np.zeros(shape, np.float16))

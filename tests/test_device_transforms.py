@@ -15,8 +15,14 @@ from seti.data.preprocess import Preprocessor, kth_smallest, remove_background, 
 
 
 # ---- the reference: the numpy/cv2 preprocessing this project shipped before the torch core -------------
-def reference_preprocess(cadence: np.ndarray, panels=(0, 1, 2, 3, 4, 5), layout="stack", background="median",
-                         image_size=(96, 128), clip=(-5.0, 20.0)) -> np.ndarray:
+def reference_preprocess(
+    cadence: np.ndarray,
+    panels=(0, 1, 2, 3, 4, 5),
+    layout="stack",
+    background="median",
+    image_size=(96, 128),
+    clip=(-5.0, 20.0),
+) -> np.ndarray:
     """(6, 273, 256) -> (H, W, C): the earlier implementation, kept here verbatim in substance."""
     x = cadence[list(panels)].astype(np.float32)
     height, width = image_size
@@ -109,7 +115,9 @@ def test_mixed_resize_is_area_on_the_shrinking_axis_and_linear_on_the_growing_on
     got = resize(torch.from_numpy(panel), 85, 512).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     # flux: each time-average over the shrunk axis is kept exactly
-    np.testing.assert_allclose(resize(torch.from_numpy(panel), 85, 256).numpy().mean(axis=0), panel.mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(
+        resize(torch.from_numpy(panel), 85, 256).numpy().mean(axis=0), panel.mean(axis=0), atol=1e-5
+    )
 
 
 def test_resize_weights_rows_sum_to_one():
@@ -126,8 +134,14 @@ def test_median_and_mad_agree_between_numpy_and_torch_selection():
     torch.testing.assert_close(remove_background(x, use_numpy=True), remove_background(x, use_numpy=False))
 
 
-@pytest.mark.parametrize("settings", [SAME_AS_BEFORE[0], dict(layout="channels", panels="on", image_size=(64, 96)),
-                                      dict(layout="stack", image_size=(512, 512))])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        SAME_AS_BEFORE[0],
+        dict(layout="channels", panels="on", image_size=(64, 96)),
+        dict(layout="stack", image_size=(512, 512)),
+    ],
+)
 def test_batch_equals_one_call_per_cadence(settings):
     pre = Preprocessor(**settings)
     cadences = random_cadences(4, seed=1)
@@ -151,8 +165,17 @@ def test_batch_refuses_wrong_shapes():
 def datamodule(root, transforms, aug=None, **kwargs):
     from seti.data.datamodule import CadenceDataModule
 
-    settings = dict(root=str(root), num_folds=3, batch_size=4, num_workers=0, image_size=(96, 128), layout="stack",
-                    transforms=transforms, aug=aug, cache=False)
+    settings = dict(
+        root=str(root),
+        num_folds=3,
+        batch_size=4,
+        num_workers=0,
+        image_size=(96, 128),
+        layout="stack",
+        transforms=transforms,
+        aug=aug,
+        cache=False,
+    )
     settings.update(kwargs)
     dm = CadenceDataModule(**settings)
     dm.setup("fit")
@@ -171,8 +194,12 @@ def test_device_path_preprocesses_like_the_workers_path(sample_root, settings):
         assert torch.equal(targets, expected[1]) and torch.equal(index, expected[2])
 
 
-ALL_ON = {"name": "all-on", "cadence": {"shuffle_off_p": 1.0, "swap_on_off_p": 1.0, "inject_needle_p": 1.0},
-          "image": [{"_target_": "albumentations.HorizontalFlip", "p": 1.0}], "mixup": {"alpha": 1.0, "p": 1.0}}
+ALL_ON = {
+    "name": "all-on",
+    "cadence": {"shuffle_off_p": 1.0, "swap_on_off_p": 1.0, "inject_needle_p": 1.0},
+    "image": [{"_target_": "albumentations.HorizontalFlip", "p": 1.0}],
+    "mixup": {"alpha": 1.0, "p": 1.0},
+}
 
 
 def test_eval_batches_are_preprocessed_only(sample_root, tmp_path):
@@ -306,12 +333,27 @@ def test_masking_and_dropout_follow_their_arguments():
 
     torch.manual_seed(0)
     images = torch.ones(200, 1, 40, 60)
-    (stripes,) = translate({"_target_": "albumentations.XYMasking", "num_masks_x": [2, 2], "num_masks_y": 0,
-                            "mask_x_length": [5, 5], "mask_y_length": 0, "fill": 0.0, "p": 1.0})
+    (stripes,) = translate(
+        {
+            "_target_": "albumentations.XYMasking",
+            "num_masks_x": [2, 2],
+            "num_masks_y": 0,
+            "mask_x_length": [5, 5],
+            "mask_y_length": 0,
+            "fill": 0.0,
+            "p": 1.0,
+        }
+    )
     masked_columns = (stripes(images)[:, 0] == 0).all(dim=1).sum(dim=1)
     assert masked_columns.min() >= 5 and masked_columns.max() <= 10 and (masked_columns == 10).any()
-    spec = {"_target_": "albumentations.CoarseDropout", "num_holes_range": [1, 8], "hole_height_range": [0.02, 0.08],
-            "hole_width_range": [0.02, 0.08], "fill": 0.0, "p": 0.5}
+    spec = {
+        "_target_": "albumentations.CoarseDropout",
+        "num_holes_range": [1, 8],
+        "hole_height_range": [0.02, 0.08],
+        "hole_width_range": [0.02, 0.08],
+        "fill": 0.0,
+        "p": 0.5,
+    }
     (dropout,) = translate(spec)
     device_fraction = (dropout(images) == 0).float().mean().item()
     reference = A.CoarseDropout(**{k: v for k, v in spec.items() if k != "_target_"})
@@ -337,12 +379,18 @@ def test_every_shipped_aug_translates(tmp_path):
         assert len(transforms.image_ops) == len(cfg.image)
 
 
-@pytest.mark.parametrize("spec, culprit", [
-    ({"_target_": "albumentations.GaussNoise", "p": 0.5}, "GaussNoise has no device version"),
-    ({"_target_": "albumentations.Affine", "rotate": [-5, 5], "p": 0.5}, "only a translation along x"),
-    ({"_target_": "albumentations.Affine", "translate_percent": {"x": [0, 0], "y": [-0.1, 0.1]}}, "only a translation along x"),
-    ({"_target_": "albumentations.CoarseDropout", "fill": "random", "p": 0.5}, "fill='random'"),
-])
+@pytest.mark.parametrize(
+    "spec, culprit",
+    [
+        ({"_target_": "albumentations.GaussNoise", "p": 0.5}, "GaussNoise has no device version"),
+        ({"_target_": "albumentations.Affine", "rotate": [-5, 5], "p": 0.5}, "only a translation along x"),
+        (
+            {"_target_": "albumentations.Affine", "translate_percent": {"x": [0, 0], "y": [-0.1, 0.1]}},
+            "only a translation along x",
+        ),
+        ({"_target_": "albumentations.CoarseDropout", "fill": "random", "p": 0.5}, "fill='random'"),
+    ],
+)
 def test_unsupported_transforms_are_refused_with_the_way_out(spec, culprit):
     with pytest.raises(ValueError, match="data.transforms=workers") as err:
         translate({"_target_": "albumentations.HorizontalFlip", "p": 0.5}, spec)
@@ -380,7 +428,7 @@ def test_launch_settings_resolve_auto_per_device():
 
 def test_benchmark_and_eval_batch_size_follow_the_device(sample_root):
     from seti.data.datamodule import CadenceDataModule
-    from seti.training.pipeline import resolve_benchmark
+    from seti.runtime import resolve_benchmark
 
     assert resolve_benchmark("auto", "cpu") is False and resolve_benchmark("auto", "gpu") is True
     assert resolve_benchmark(None, "gpu") is None and resolve_benchmark(False, "gpu") is False
@@ -406,16 +454,44 @@ def test_train_py_learns_on_the_device_path(tmp_path):
     import sys
 
     repo = Path(__file__).resolve().parents[1]
-    easy = ["+data.synthetic.params.snr_range=[80,200]", "+data.synthetic.params.faint_fraction=0.0",
-            "+data.synthetic.params.partial_on_fraction=0.0", "+data.synthetic.params.rfi_rate=0.0",
-            "+data.synthetic.params.all_panel_signal_fraction=0.0", "+data.synthetic.params.off_only_signal_fraction=0.0"]
-    args = ["data=synthetic", "data.synthetic.n=240", "data.synthetic.test_n=4", "data.synthetic.positive_rate=0.5",
-            "data.num_folds=3", *easy, "model=tiny", "model.optimizer.lr=1e-2", "data.batch_size=16",
-            "data.num_workers=0", "data.image_size=[48,64]", "trainer.max_epochs=4", "data.transforms=device",
-            "aug.mixup.alpha=1.0", "aug.mixup.p=0.5", "+aug.mixup.off_last_fraction=0.5", "logger=csv", "test_after_fit=false", f"hydra.run.dir={tmp_path / 'run'}"]
+    easy = [
+        "+data.synthetic.params.snr_range=[80,200]",
+        "+data.synthetic.params.faint_fraction=0.0",
+        "+data.synthetic.params.partial_on_fraction=0.0",
+        "+data.synthetic.params.rfi_rate=0.0",
+        "+data.synthetic.params.all_panel_signal_fraction=0.0",
+        "+data.synthetic.params.off_only_signal_fraction=0.0",
+    ]
+    args = [
+        "data=synthetic",
+        "data.synthetic.n=240",
+        "data.synthetic.test_n=4",
+        "data.synthetic.positive_rate=0.5",
+        "data.num_folds=3",
+        *easy,
+        "model=tiny",
+        "model.optimizer.lr=1e-2",
+        "data.batch_size=16",
+        "data.num_workers=0",
+        "data.image_size=[48,64]",
+        "trainer.max_epochs=4",
+        "data.transforms=device",
+        "aug.mixup.alpha=1.0",
+        "aug.mixup.p=0.5",
+        "+aug.mixup.off_last_fraction=0.5",
+        "logger=csv",
+        "test_after_fit=false",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
     env = {**os.environ, "WANDB_MODE": "offline", "SETI_HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, str(repo / "train.py"), *args], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(repo / "train.py"), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["status"] == "finished" and metrics["num_val"] == 80

@@ -20,8 +20,13 @@ from seti.config import register_resolvers
 from seti.training import devices
 
 REPO = Path(__file__).resolve().parents[1]
-AUTO = {"memory_gib": {"b1": 5.0, "b3": 6.9, "b5": 12.7}, "default_gib": 16.0, "job_overhead_gib": 1.0,
-        "memory_headroom": 0.9, "max_jobs_per_gpu": 8}
+AUTO = {
+    "memory_gib": {"b1": 5.0, "b3": 6.9, "b5": 12.7},
+    "default_gib": 16.0,
+    "job_overhead_gib": 1.0,
+    "memory_headroom": 0.9,
+    "max_jobs_per_gpu": 8,
+}
 
 
 def compose_cfg(overrides: list[str]):
@@ -103,8 +108,16 @@ def test_auto_reads_the_sweep_from_the_command_line_and_from_presets():
     assert devices.sweep_values("model", cfg.model.name, task, params) == ["b1", "b3", "b5"]
     assert devices.sweep_values("data.batch_size", cfg.data.batch_size, task, params) == [16, 64]  # command line wins
     assert devices.sweep_values("data.image_size", list(cfg.data.image_size), task, params) == [[512, 512]]
-    jobs = devices.resolve_jobs_per_gpu("auto", OmegaConf.to_container(cfg.launcher.auto), cfg.model.name,
-                                        cfg.data.batch_size, list(cfg.data.image_size), task, params, free_gib=[139.0])
+    jobs = devices.resolve_jobs_per_gpu(
+        "auto",
+        OmegaConf.to_container(cfg.launcher.auto),
+        cfg.model.name,
+        cfg.data.batch_size,
+        list(cfg.data.image_size),
+        task,
+        params,
+        free_gib=[139.0],
+    )
     per_job = 12.7 * 4 + 1.0  # b5 at batch 64
     assert jobs == max(1, min(int(139 * 0.9 // per_job), 8, max(1, (os.cpu_count() or 1) // 2)))
 
@@ -143,15 +156,35 @@ def test_two_jobs_share_the_machine_in_a_real_joblib_sweep(tmp_path, sample_root
     metrics, each with half the CPUs as DataLoader workers (the preset's data.num_workers is not used)."""
     sweep = tmp_path / "sweep"
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "SETI_HOME": str(tmp_path)}
-    args = ["-m", "data=kaggle", f"data.root={sample_root}", "data.num_folds=3", "model=tiny", "data.batch_size=2",
-            "data.image_size=[32,64]", "trainer.max_epochs=1", "logger=csv", "launcher=gpus", "launcher.jobs_per_gpu=2",
-            "data.fold=0,1", f"hydra.sweep.dir={sweep}"]
-    proc = subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    args = [
+        "-m",
+        "data=kaggle",
+        f"data.root={sample_root}",
+        "data.num_folds=3",
+        "model=tiny",
+        "data.batch_size=2",
+        "data.image_size=[32,64]",
+        "trainer.max_epochs=1",
+        "logger=csv",
+        "launcher=gpus",
+        "launcher.jobs_per_gpu=2",
+        "data.fold=0,1",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "n_jobs=2" in proc.stdout + proc.stderr  # joblib ran them side by side
     runs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
-    assert len(runs) == 2 and not any("launcher" in r.name for r in runs)  # a re-run with another jobs_per_gpu finds them
+    assert len(runs) == 2 and not any(
+        "launcher" in r.name for r in runs
+    )  # a re-run with another jobs_per_gpu finds them
     concurrent = max(1, devices.gpu_count()) * 2
     for run in runs:
         summary = json.loads((run / "metrics.json").read_text())

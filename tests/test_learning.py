@@ -21,11 +21,26 @@ import pytest
 from seti.data.synthetic import SyntheticParams, ensure_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-EASY = dict(engine="numpy", snr_range=(40.0, 120.0), faint_fraction=0.0, partial_on_fraction=0.0, rfi_rate=0.0,
-            all_panel_signal_fraction=0.0, off_only_signal_fraction=0.0)
+EASY = dict(
+    engine="numpy",
+    snr_range=(40.0, 120.0),
+    faint_fraction=0.0,
+    partial_on_fraction=0.0,
+    rfi_rate=0.0,
+    all_panel_signal_fraction=0.0,
+    off_only_signal_fraction=0.0,
+)
 #: 480 cadences, 30% positive; 4 folds: 360 train, 120 validation ids (36 positive)
-LEARN = ["model=tiny", "data.num_folds=4", "data.batch_size=32", "data.num_workers=0", "data.image_size=[64,96]",
-         "trainer.max_epochs=4", "test_after_fit=false", "logger=csv"]
+LEARN = [
+    "model=tiny",
+    "data.num_folds=4",
+    "data.batch_size=32",
+    "data.num_workers=0",
+    "data.image_size=[64,96]",
+    "trainer.max_epochs=4",
+    "test_after_fit=false",
+    "logger=csv",
+]
 #: A correct run reached best val AUROC 0.86 (epochs: 0.78, 0.85, 0.83, 0.86; ~50 s of CPU on 2 cores).
 #: The same run with shuffled labels stayed at chance: best 0.53 (test_shuffled_labels_stay_at_chance; under
 #: the null the AUROC of 120 ids has sd ~0.06, so the best of 4 epochs rarely passes 0.65). A dead loss or
@@ -35,8 +50,14 @@ LEARNS = 0.75
 
 def train(args: list[str], home: Path, timeout: int = 600) -> None:
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "SETI_HOME": str(home)}
-    proc = subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=home, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if proc.returncode != 0:
         pytest.fail(f"train.py {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
 
@@ -51,8 +72,9 @@ def auroc_by_hand(target, pred) -> float:
 @pytest.fixture(scope="module")
 def easy_set(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("easy") / "data"
-    return ensure_dataset(root, n=480, test_n=0, positive_rate=0.3, seed=0, params=SyntheticParams(**EASY),
-                          workers=1, progress=False)
+    return ensure_dataset(
+        root, n=480, test_n=0, positive_rate=0.3, seed=0, params=SyntheticParams(**EASY), workers=1, progress=False
+    )
 
 
 def test_tiny_model_learns_and_predictions_match_metrics(easy_set, tmp_path):
@@ -88,11 +110,31 @@ def test_shuffled_labels_stay_at_chance(easy_set, tmp_path):
 
 def test_dedoppler_through_train_py_beats_chance(tmp_path):
     """model=dedoppler on the default generator's cadences (not the easy ones): validation only, no training."""
-    root = ensure_dataset(tmp_path / "default", n=160, test_n=0, positive_rate=0.3, seed=3,
-                          params=SyntheticParams(engine="numpy"), workers=1, progress=False)
+    root = ensure_dataset(
+        tmp_path / "default",
+        n=160,
+        test_n=0,
+        positive_rate=0.3,
+        seed=3,
+        params=SyntheticParams(engine="numpy"),
+        workers=1,
+        progress=False,
+    )
     run = tmp_path / "run"
-    train(["data=kaggle", f"data.root={root}", "model=dedoppler", "data.num_folds=2", "data.num_workers=0",
-           "data.batch_size=16", "test_after_fit=false", "logger=csv", f"hydra.run.dir={run}"], tmp_path)
+    train(
+        [
+            "data=kaggle",
+            f"data.root={root}",
+            "model=dedoppler",
+            "data.num_folds=2",
+            "data.num_workers=0",
+            "data.batch_size=16",
+            "test_after_fit=false",
+            "logger=csv",
+            f"hydra.run.dir={run}",
+        ],
+        tmp_path,
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "finished" and metrics["model"] == "dedoppler" and metrics["num_val"] == 80
     # ~0.9 on this generator (the fitted OFF veto, conf/model/dedoppler.yaml); chance is 0.5
@@ -105,22 +147,41 @@ def test_dedoppler_through_train_py_beats_chance(tmp_path):
 def test_cpu_study_preset_end_to_end(tmp_path):
     """experiment=augmentation_study_cpu as the README runs it (shrunk: 40 cadences, 1 epoch, small images):
     9 jobs (3 training seeds x 3 augs) on one fold split, the dedoppler row, then the report's seed tables."""
-    common = ["experiment=augmentation_study_cpu", "data.synthetic.n=40", "data.synthetic.test_n=4",
-              "+data.synthetic.params.engine=numpy", "data.limit_train=null", "data.num_workers=0",
-              "data.batch_size=8", "trainer.max_epochs=1", "logger=csv"]
+    common = [
+        "experiment=augmentation_study_cpu",
+        "data.synthetic.n=40",
+        "data.synthetic.test_n=4",
+        "+data.synthetic.params.engine=numpy",
+        "data.limit_train=null",
+        "data.num_workers=0",
+        "data.batch_size=8",
+        "trainer.max_epochs=1",
+        "logger=csv",
+    ]
     train(["-m", *common, "data.image_size=[32,64]"], tmp_path)
     train(["-m", *common, "model=dedoppler", "aug=none", "seed=1"], tmp_path)
     sweep = tmp_path / "logs" / "study-cpu"
     runs = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
     assert len(runs) == 10 and all(r["status"] == "finished" for r in runs)
     tiny = [r for r in runs if r["model"] == "tiny"]
-    assert sorted((r["seed"], r["aug"]) for r in tiny) == sorted((s, a) for s in (1, 2, 3) for a in ("none", "light", "strong"))
-    val_ids = {frozenset(pd.read_csv(Path(r["run_dir"]) / "val_predictions.csv", dtype={"id": str})["id"]) for r in runs}
+    assert sorted((r["seed"], r["aug"]) for r in tiny) == sorted(
+        (s, a) for s in (1, 2, 3) for a in ("none", "light", "strong")
+    )
+    val_ids = {
+        frozenset(pd.read_csv(Path(r["run_dir"]) / "val_predictions.csv", dtype={"id": str})["id"]) for r in runs
+    }
     assert len(val_ids) == 1  # every seed and the dedoppler validate on the same ids
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "compare.py"), str(sweep), "--n-boot", "50"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "compare.py"), str(sweep), "--n-boot", "50"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
-    assert "disclosure: dedoppler: tuned constants" in proc.stdout and "disclosure: strong: injects needles" in proc.stdout
+    assert (
+        "disclosure: dedoppler: tuned constants" in proc.stdout and "disclosure: strong: injects needles" in proc.stdout
+    )
     seeds = pd.read_csv(sweep / "report" / "seeds.csv")
     assert set(seeds.loc[seeds["model"] == "tiny", "n_seeds"]) == {3}
     assert len(pd.read_csv(sweep / "report" / "seed_comparisons.csv")) == 6  # (light, strong) x 3 seeds

@@ -65,8 +65,10 @@ def test_missing_or_corrupt_weights_are_explained(tmp_path):
 
 def make_module(**kwargs) -> CadenceClassifier:
     return CadenceClassifier(
-        backbone={"name": "test_efficientnet"}, in_chans=3,
-        optimizer=lambda params: torch.optim.AdamW(params, lr=1e-3), **kwargs,
+        backbone={"name": "test_efficientnet"},
+        in_chans=3,
+        optimizer=lambda params: torch.optim.AdamW(params, lr=1e-3),
+        **kwargs,
     )
 
 
@@ -126,8 +128,15 @@ def test_mixup_off_switch_and_probability():
     module = make_module(mixup=Mixup(alpha=1.0, p=1.0, label="max", off_last_fraction=0.4))
     # sample i is filled with the integer i: a mixed batch reaches the network with non-integer values
     data = [(torch.full((3, 16, 16), float(i)), torch.tensor(float(i % 2)), torch.tensor(i)) for i in range(8)]
-    trainer = L.Trainer(max_epochs=5, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer = L.Trainer(
+        max_epochs=5,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
     mixed_epochs: dict[int, bool] = {}
 
     def record(net, inputs):
@@ -156,8 +165,12 @@ def test_losses_match_hand_formulas():
     assert float(make_module(loss="bce").loss_fn(logits, target)) == pytest.approx(float(ce.mean()), rel=1e-9)
     # focal down-weights the easy examples: confident right answers lose far more weight than wrong ones
     focal = make_module(loss="focal", focal_gamma=2.0)
-    easy = float(focal.loss_fn(torch.tensor([4.0]), torch.tensor([1.0]))) / float(F.binary_cross_entropy_with_logits(torch.tensor([4.0]), torch.tensor([1.0])))
-    hard = float(focal.loss_fn(torch.tensor([-4.0]), torch.tensor([1.0]))) / float(F.binary_cross_entropy_with_logits(torch.tensor([-4.0]), torch.tensor([1.0])))
+    easy = float(focal.loss_fn(torch.tensor([4.0]), torch.tensor([1.0]))) / float(
+        F.binary_cross_entropy_with_logits(torch.tensor([4.0]), torch.tensor([1.0]))
+    )
+    hard = float(focal.loss_fn(torch.tensor([-4.0]), torch.tensor([1.0]))) / float(
+        F.binary_cross_entropy_with_logits(torch.tensor([-4.0]), torch.tensor([1.0]))
+    )
     assert easy < 1e-3 < 0.2 < hard
 
 

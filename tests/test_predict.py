@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import SAMPLE_ROOT as SAMPLE
+from conftest import have_sample, needs_sample
 
 from seti.data.layout import CadenceDataError, read_id_table
 from seti.inference.predict import (
@@ -34,7 +36,6 @@ from seti.inference.predict import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-from conftest import SAMPLE_ROOT as SAMPLE, have_sample, needs_sample
 
 pytestmark = needs_sample
 
@@ -47,11 +48,28 @@ def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
 def sweep(tmp_path_factory) -> Path:
     """A real 2-fold sweep of the tiny model on the sample (~6 labelled ids: 3 validation ids per fold)."""
     sweep_dir = tmp_path_factory.mktemp("train") / "sweep"
-    proc = subprocess.Popen([
-        sys.executable, "train.py", "-m", "data=kaggle", f"data.root={SAMPLE}", "data.num_folds=2", "data.fold=0,1",
-        "model=tiny", "trainer.max_epochs=1", "data.batch_size=2", "data.num_workers=0", "data.image_size=[64,64]",
-        "logger=csv", f"hydra.sweep.dir={sweep_dir}",
-    ], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "train.py",
+            "-m",
+            "data=kaggle",
+            f"data.root={SAMPLE}",
+            "data.num_folds=2",
+            "data.fold=0,1",
+            "model=tiny",
+            "trainer.max_epochs=1",
+            "data.batch_size=2",
+            "data.num_workers=0",
+            "data.image_size=[64,64]",
+            "logger=csv",
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     import seti.models.classifier  # noqa: F401 - pay Lightning's import while the models train
 
     _, stderr = proc.communicate(timeout=600)
@@ -75,8 +93,18 @@ class CliJobs:
         self.out, self.results = out, {}
         self.procs = {
             name: subprocess.Popen(
-                [sys.executable, "predict.py", f"data.root={SAMPLE}", "num_workers=0", f"hydra.run.dir={out / name / 'log'}", *args],
-                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                [
+                    sys.executable,
+                    "predict.py",
+                    f"data.root={SAMPLE}",
+                    "num_workers=0",
+                    f"hydra.run.dir={out / name / 'log'}",
+                    *args,
+                ],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             for name, args in jobs.items()
         }
@@ -104,11 +132,14 @@ def cli(request, tmp_path_factory):
         return
     runs, sweep = request.getfixturevalue("runs"), request.getfixturevalue("sweep")
     out = tmp_path_factory.mktemp("cli")
-    jobs = CliJobs({
-        # A sweep's run dirs are named by their overrides ('=', ',', '['): quote them for Hydra's grammar.
-        "file": [f"ckpt='{runs[0] / 'checkpoints' / 'best.ckpt'}'", f"output={out / 'file' / 'sub.csv'}"],
-        "sweep": [f"ckpt='{sweep}'", f"output={out / 'sweep' / 'sub.csv'}", "blend=rank", "oof=true"],
-    }, out)
+    jobs = CliJobs(
+        {
+            # A sweep's run dirs are named by their overrides ('=', ',', '['): quote them for Hydra's grammar.
+            "file": [f"ckpt='{runs[0] / 'checkpoints' / 'best.ckpt'}'", f"output={out / 'file' / 'sub.csv'}"],
+            "sweep": [f"ckpt='{sweep}'", f"output={out / 'sweep' / 'sub.csv'}", "blend=rank", "oof=true"],
+        },
+        out,
+    )
     yield jobs
     jobs.stop()
 
@@ -122,7 +153,13 @@ def root_copy(tmp_path_factory) -> Path:
 
 
 def _cfg(ckpt, output, **overrides) -> dict:
-    return {"ckpt": str(ckpt), "data": {"root": str(overrides.pop("root", SAMPLE))}, "output": str(output), "num_workers": 0, **overrides}
+    return {
+        "ckpt": str(ckpt),
+        "data": {"root": str(overrides.pop("root", SAMPLE))},
+        "output": str(output),
+        "num_workers": 0,
+        **overrides,
+    }
 
 
 def _check_submission(path: Path) -> pd.DataFrame:
@@ -246,23 +283,31 @@ def _edited_checkpoint(source: Path, target: Path, edit) -> Path:
 
 
 def test_checkpoint_without_seti_config(runs, tmp_path):
-    path = _edited_checkpoint(runs[0] / "checkpoints" / "best.ckpt", tmp_path / "plain.ckpt", lambda c: c.pop("seti_config"))
+    path = _edited_checkpoint(
+        runs[0] / "checkpoints" / "best.ckpt", tmp_path / "plain.ckpt", lambda c: c.pop("seti_config")
+    )
     with pytest.raises(CheckpointError, match=r"plain.ckpt has no seti_config"):
         predict(_cfg(path, tmp_path / "s.csv"))
 
 
 def test_state_dict_of_another_input_shape(runs, tmp_path):
     """A 1-channel (stacked) model's weights described as a 3-channel (ON panels as channels) model."""
+
     def to_three_channels(checkpoint):
         checkpoint["hyper_parameters"]["in_chans"] = 3
         checkpoint["seti_config"]["data"]["panels"] = "on"
         checkpoint["seti_config"]["data"]["layout"] = "channels"
 
     path = _edited_checkpoint(runs[0] / "checkpoints" / "best.ckpt", tmp_path / "other.ckpt", to_three_channels)
-    with pytest.raises(CheckpointError, match=r"other.ckpt does not fit .*conv_stem.weight: checkpoint \(\d+, 1, 3, 3\) vs model \(\d+, 3, 3, 3\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"other.ckpt does not fit .*conv_stem.weight: checkpoint \(\d+, 1, 3, 3\) vs model \(\d+, 3, 3, 3\)",
+    ):
         load_member(find_checkpoints(path)[0])
     inconsistent = _edited_checkpoint(
-        runs[0] / "checkpoints" / "best.ckpt", tmp_path / "mixed.ckpt", lambda c: c["seti_config"]["data"].update(layout="channels")
+        runs[0] / "checkpoints" / "best.ckpt",
+        tmp_path / "mixed.ckpt",
+        lambda c: c["seti_config"]["data"].update(layout="channels"),
     )
     with pytest.raises(CheckpointError, match=r"mixed.ckpt.*gives 6 channel\(s\) but its model takes in_chans=1"):
         load_member(find_checkpoints(inconsistent)[0])
@@ -322,15 +367,24 @@ def test_batched_path_equals_per_sample_path_on_the_real_sample(sweep, tta):
     assert frame["id"].tolist() == ids and stats["cadences_read"] == len(ids) and stats["batches"] == 2
     assert stats["transforms"] == "device"  # auto without workers: batched in this process
     for member in members:
-        np.testing.assert_allclose(frame[member.name], _per_sample_reference(member, SAMPLE, "train", ids, tta), atol=1e-5)
+        np.testing.assert_allclose(
+            frame[member.name], _per_sample_reference(member, SAMPLE, "train", ids, tta), atol=1e-5
+        )
 
 
 @pytest.fixture(scope="module")
 def synthetic_root(tmp_path_factory) -> Path:
     from seti.data.synthetic import ensure_dataset
 
-    return ensure_dataset(tmp_path_factory.mktemp("synthetic") / "set", n=4, test_n=23, positive_rate=0.5, seed=3,
-                          workers=1, progress=False)
+    return ensure_dataset(
+        tmp_path_factory.mktemp("synthetic") / "set",
+        n=4,
+        test_n=23,
+        positive_rate=0.5,
+        seed=3,
+        workers=1,
+        progress=False,
+    )
 
 
 @pytest.mark.parametrize("transforms", ["workers", "device"])
@@ -339,6 +393,7 @@ def test_one_pass_scores_every_preprocessing_group_on_synthetic_data(runs, synth
     model: real DataLoader workers read each of 23 synthetic cadences once, in 5 batches (the last one
     partial), preprocess them (workers) or hand them raw to the main process (device), and every member's
     probabilities equal the per-sample path's."""
+
     def other_preprocessing(checkpoint):
         checkpoint["seti_config"]["data"].update(image_size=[48, 80], background="none")
 
@@ -347,10 +402,24 @@ def test_one_pass_scores_every_preprocessing_group_on_synthetic_data(runs, synth
     assert len({m.preprocess for m in members}) == 2
     ids = pd.read_csv(synthetic_root / "sample_submission.csv", dtype={"id": str})["id"].tolist()
     stats: dict = {}
-    frame = predict_ids(members, synthetic_root, "test", ids, batch_size=5, num_workers=2, tta="flip",
-                        transforms=transforms, stats=stats)
-    assert stats == {"batches": 5, "cadences_read": 23, "channels_last": False, "seconds": stats["seconds"],
-                     "transforms": transforms}
+    frame = predict_ids(
+        members,
+        synthetic_root,
+        "test",
+        ids,
+        batch_size=5,
+        num_workers=2,
+        tta="flip",
+        transforms=transforms,
+        stats=stats,
+    )
+    assert stats == {
+        "batches": 5,
+        "cadences_read": 23,
+        "channels_last": False,
+        "seconds": stats["seconds"],
+        "transforms": transforms,
+    }
     assert list(frame.columns) == ["id", *[m.name for m in members]]
     for member in members:
         reference = _per_sample_reference(member, synthetic_root, "test", ids, "flip")

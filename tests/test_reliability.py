@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -21,12 +22,12 @@ import psutil
 import pytest
 import torch
 
+from seti.checkpoints import AtomicCheckpointIO, CheckpointLoadError
 from seti.config import job_dirname
 from seti.data.dataset import check_header, find_bad_files
 from seti.data.folds import split_fold
 from seti.data.layout import cadence_path
 from seti.inference.predict import PredictError, check_outputs, quote_path_overrides
-from seti.training.checkpoint import AtomicCheckpointIO, CheckpointLoadError
 from seti.training.pipeline import merge_csv_logs, resolve_ckpt_path, set_aside_csv_log
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,26 +41,53 @@ def _pythonpath(*first: Path) -> str:
 
 
 def _env(home: Path, **extra: str) -> dict:
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "SETI_HOME": str(home), "PYTHONPATH": _pythonpath()}
+    env = {
+        **os.environ,
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "SETI_HOME": str(home),
+        "PYTHONPATH": _pythonpath(),
+    }
     env.update(extra)
     return env
 
 
 def tiny(root: Path, run: Path, *extra: str) -> list[str]:
     return [
-        "data=kaggle", f"data.root={root}", "data.num_folds=3", "model=tiny", "data.batch_size=8",
-        "data.num_workers=0", "data.image_size=[32,64]", "logger=csv", f"hydra.run.dir={run}", *extra,
+        "data=kaggle",
+        f"data.root={root}",
+        "data.num_folds=3",
+        "model=tiny",
+        "data.batch_size=8",
+        "data.num_workers=0",
+        "data.image_size=[32,64]",
+        "logger=csv",
+        f"hydra.run.dir={run}",
+        *extra,
     ]
 
 
 def train(args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, env=kwargs.pop("env", None) or _env(cwd),
-                          capture_output=True, text=True, timeout=kwargs.pop("timeout", 600), **kwargs)
+    return subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=cwd,
+        env=kwargs.pop("env", None) or _env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=kwargs.pop("timeout", 600),
+        **kwargs,
+    )
 
 
 def start_train(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, env=_env(cwd),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=cwd,
+        env=_env(cwd),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def metrics(run: Path) -> dict:
@@ -78,7 +106,9 @@ def wait_for_epoch(proc: subprocess.Popen, last: Path, epoch: int, timeout: floa
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"train.py ended ({proc.returncode}) before epoch {epoch} was saved:\n{proc.stderr.read()[-3000:]}")
+            pytest.fail(
+                f"train.py ended ({proc.returncode}) before epoch {epoch} was saved:\n{proc.stderr.read()[-3000:]}"
+            )
         found = ckpt_epoch(last) if last.is_file() else None
         if found is not None and found >= epoch:
             return
@@ -100,9 +130,27 @@ def fail_output(proc) -> str:
 def synth(tmp_path_factory) -> Path:
     """A real synthetic dataset in the Kaggle layout (60 labelled + 10 test cadences)."""
     root = tmp_path_factory.mktemp("synthetic") / "set"
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "make_synthetic.py"), "--out", str(root), "--n", "60",
-                           "--test-n", "10", "--positive-rate", "0.3", "--workers", "1", "--no-progress"],
-                          capture_output=True, text=True, timeout=300, env=_env(root.parent))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "make_synthetic.py"),
+            "--out",
+            str(root),
+            "--n",
+            "60",
+            "--test-n",
+            "10",
+            "--positive-rate",
+            "0.3",
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(root.parent),
+    )
     assert proc.returncode == 0, proc.stderr
     return root
 
@@ -131,8 +179,16 @@ def put_nan(path: Path) -> None:
 def test_last_ckpt_is_the_last_epoch_even_when_best_does_not_improve(synth, tmp_path):
     """Monitoring `epoch` in min mode: the best never improves after epoch 0, last.ckpt must still move."""
     run = tmp_path / "run"
-    proc = train(tiny(synth, run, "trainer.max_epochs=3", "callbacks.model_checkpoint.monitor=epoch",
-                      "callbacks.model_checkpoint.mode=min"), tmp_path)
+    proc = train(
+        tiny(
+            synth,
+            run,
+            "trainer.max_epochs=3",
+            "callbacks.model_checkpoint.monitor=epoch",
+            "callbacks.model_checkpoint.mode=min",
+        ),
+        tmp_path,
+    )
     assert proc.returncode == 0, fail_output(proc)
     assert ckpt_epoch(run / "checkpoints" / "last.ckpt") == 2
     assert ckpt_epoch(run / "checkpoints" / "best.ckpt") == 0
@@ -146,7 +202,7 @@ def test_checkpoint_save_is_atomic(tmp_path):
     io = AtomicCheckpointIO()
     path = tmp_path / "checkpoints" / "last.ckpt"
     io.save_checkpoint({"state_dict": {"w": torch.ones(2)}, "epoch": 1}, path)
-    with pytest.raises(Exception):
+    with pytest.raises((AttributeError, TypeError, pickle.PicklingError)):
         io.save_checkpoint({"state_dict": {"w": torch.zeros(2)}, "epoch": 2, "bad": lambda: None}, path)
     assert torch.load(path, weights_only=True)["epoch"] == 1
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]
@@ -168,7 +224,11 @@ def test_truncated_or_malicious_last_ckpt_is_refused_with_the_way_out(tmp_path):
     last.write_bytes(last.read_bytes()[:300])  # a kill -9 mid-copy, a full disk
     with pytest.raises(CheckpointLoadError, match="last.ckpt") as err:
         resolve_ckpt_path("auto", run)
-    assert "truncated or corrupt" in str(err.value) and "ckpt_path=null" in str(err.value) and f"delete {last}" in str(err.value)
+    assert (
+        "truncated or corrupt" in str(err.value)
+        and "ckpt_path=null" in str(err.value)
+        and f"delete {last}" in str(err.value)
+    )
     marker = tmp_path / "pwned"
     torch.save({"state_dict": {}, "epoch": 0, "x": _Payload(str(marker))}, last)
     with pytest.raises(CheckpointLoadError, match="weights_only=True"):
@@ -251,7 +311,9 @@ def test_csv_history_merge_survives_any_number_of_attempts(tmp_path):
     csv = tmp_path / "csv" / "metrics.csv"
     csv.parent.mkdir(parents=True)
     for epochs in ([0, 1, 2], [2, 3], [3, 4, 5]):  # attempt 1 died in epoch 2, attempt 2 in epoch 3
-        pd.DataFrame({"epoch": epochs, "step": [10 * e for e in epochs], "val/auroc": [0.5 + e / 10 for e in epochs]}).to_csv(csv, index=False)
+        pd.DataFrame(
+            {"epoch": epochs, "step": [10 * e for e in epochs], "val/auroc": [0.5 + e / 10 for e in epochs]}
+        ).to_csv(csv, index=False)
         set_aside_csv_log(tmp_path)
     pd.DataFrame({"epoch": [5, 6], "step": [50, 60], "val/auroc": [0.9, 0.95]}).to_csv(csv, index=False)
     merge_csv_logs(tmp_path)
@@ -262,9 +324,23 @@ def test_csv_history_merge_survives_any_number_of_attempts(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
 def test_make_synthetic_workers_die_with_parent(tmp_path, sig):
     out = tmp_path / "set"
-    proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "make_synthetic.py"), "--out", str(out), "--n", "3000",
-                             "--workers", "2", "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env(tmp_path))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "make_synthetic.py"),
+            "--out",
+            str(out),
+            "--n",
+            "3000",
+            "--workers",
+            "2",
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
     parent = psutil.Process(proc.pid)
     deadline = time.time() + 120
     workers: list[psutil.Process] = []
@@ -320,13 +396,16 @@ def test_failing_test_stage_leaves_the_run_finished_with_a_warning(synth_copy, t
 
 
 # ---- config --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("override, message", [
-    ("trainer.max_epochs=0", "trainer.max_epochs must be >= 1, got 0"),
-    ("data.batch_size=abc", "data.batch_size must be an integer, got 'abc'"),
-    ("data.num_workers=two", "data.num_workers must be an integer"),
-    ("data.image_size=[64]", "data.image_size must be [height, width]"),
-    ("trainer.limit_train_batches=-1", "trainer.limit_train_batches must be > 0"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainer.max_epochs=0", "trainer.max_epochs must be >= 1, got 0"),
+        ("data.batch_size=abc", "data.batch_size must be an integer, got 'abc'"),
+        ("data.num_workers=two", "data.num_workers must be an integer"),
+        ("data.image_size=[64]", "data.image_size must be [height, width]"),
+        ("trainer.limit_train_batches=-1", "trainer.limit_train_batches must be > 0"),
+    ],
+)
 def test_bad_config_values_name_the_key(synth, tmp_path, override, message):
     from hydra import compose, initialize_config_dir
     from omegaconf import open_dict
@@ -354,10 +433,18 @@ def test_bad_config_refused_by_train_py_before_any_work(synth, tmp_path):
 PLAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
 
 
-@pytest.mark.parametrize("overrides", [
-    ["aug=none", "model=b1"], ["data.image_size=[64,64]", "aug=light"], ["model.backbone.pretrained_path=/w/x=1,2.pth"],
-    ["data.synthetic.params.snr_range=[8, 40]"], ["x=" + "a" * 300], ["a=b_c-d"], ["a=b", "c=d"],
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["aug=none", "model=b1"],
+        ["data.image_size=[64,64]", "aug=light"],
+        ["model.backbone.pretrained_path=/w/x=1,2.pth"],
+        ["data.synthetic.params.snr_range=[8, 40]"],
+        ["x=" + "a" * 300],
+        ["a=b_c-d"],
+        ["a=b", "c=d"],
+    ],
+)
 def test_job_dirname_is_plain_readable_and_stable(overrides):
     name = job_dirname(overrides)
     assert set(name) <= PLAIN and len(name) <= 160
@@ -366,8 +453,16 @@ def test_job_dirname_is_plain_readable_and_stable(overrides):
 
 
 def test_job_dirname_never_collides():
-    cases = [["a=b_c-d"], ["a=b", "c=d"], ["data.image_size=[64,64]"], ["data.image_size=64x64"], ["p=/a/b"], ["p=a.a.b"],
-             ["aug=none", "model=b1"], ["aug=none", "model=b1", "data.root=/x"]]
+    cases = [
+        ["a=b_c-d"],
+        ["a=b", "c=d"],
+        ["data.image_size=[64,64]"],
+        ["data.image_size=64x64"],
+        ["p=/a/b"],
+        ["p=a.a.b"],
+        ["aug=none", "model=b1"],
+        ["aug=none", "model=b1", "data.root=/x"],
+    ]
     names = [job_dirname(c, exclude=["data.root"]) for c in cases]
     assert len(set(names)) == len(names) - 1  # only the excluded data.root maps two jobs to one directory
     assert names[-1] == names[-2] == "aug-none_model-b1"
@@ -377,12 +472,18 @@ def test_sweep_job_dir_pastes_into_predict(synth, tmp_path):
     """A sweep job's directory, pasted as is (through a shell), works as predict.py's ckpt=; so does an
     old-style directory (aug=none,data.image_size=[32,64]) and compare.py's collector reads both."""
     sweep = tmp_path / "sweep"
-    proc = train(["-m", *tiny(synth, tmp_path / "unused", "trainer.max_epochs=1"), "aug=light", f"hydra.sweep.dir={sweep}"],
-                 tmp_path)
+    proc = train(
+        ["-m", *tiny(synth, tmp_path / "unused", "trainer.max_epochs=1"), "aug=light", f"hydra.sweep.dir={sweep}"],
+        tmp_path,
+    )
     assert proc.returncode == 0, fail_output(proc)
     jobs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
     assert len(jobs) == 1 and set(jobs[0].name) <= PLAIN
-    assert jobs[0].name.startswith("aug-light_") and "_data-kaggle_" in jobs[0].name and "_data.image_size-32x64_" in jobs[0].name
+    assert (
+        jobs[0].name.startswith("aug-light_")
+        and "_data-kaggle_" in jobs[0].name
+        and "_data.image_size-32x64_" in jobs[0].name
+    )
     old = sweep / "aug=light,data.image_size=[32,64]"
     shutil.copytree(jobs[0], old)  # a job of a sweep made before the names became plain
     env = _env(tmp_path)
@@ -400,7 +501,10 @@ def test_sweep_job_dir_pastes_into_predict(synth, tmp_path):
 
 def test_old_style_paths_are_quoted_for_hydra():
     assert quote_path_overrides(["ckpt=logs/m/aug=none,model=b0", "tta=flip", "output=a.csv"]) == [
-        "ckpt='logs/m/aug=none,model=b0'", "tta=flip", "output=a.csv"]
+        "ckpt='logs/m/aug=none,model=b0'",
+        "tta=flip",
+        "output=a.csv",
+    ]
     assert quote_path_overrides(["ckpt='already=quoted'"]) == ["ckpt='already=quoted'"]
 
 
@@ -411,7 +515,13 @@ def test_output_under_a_regular_file_refused_before_inference(tmp_path):
     from seti.inference.predict import predict  # the check runs before any checkpoint or data is read
 
     with pytest.raises(PredictError, match="is a file, not a folder"):
-        predict({"ckpt": str(tmp_path / "nothing"), "data": {"root": str(tmp_path)}, "output": str(tmp_path / "file" / "x.csv")})
+        predict(
+            {
+                "ckpt": str(tmp_path / "nothing"),
+                "data": {"root": str(tmp_path)},
+                "output": str(tmp_path / "file" / "x.csv"),
+            }
+        )
 
 
 # ---- bad data ------------------------------------------------------------------------------------------
@@ -443,8 +553,17 @@ def test_bad_files_found_at_load_time_are_skipped_and_listed(synth_copy, tmp_pat
     folder.unlink()
     folder.mkdir()
     run = tmp_path / "run"
-    proc = train(tiny(synth_copy, run, "trainer.max_epochs=1", "data.on_error=skip", "data.num_workers=1",
-                      "data.persistent_workers=false"), tmp_path)
+    proc = train(
+        tiny(
+            synth_copy,
+            run,
+            "trainer.max_epochs=1",
+            "data.on_error=skip",
+            "data.num_workers=1",
+            "data.persistent_workers=false",
+        ),
+        tmp_path,
+    )
     assert proc.returncode == 0, fail_output(proc)
     skipped = pd.read_csv(run / "skipped_ids.csv", dtype={"id": str})
     assert set(skipped["id"]) == {train_ids[0], val_ids[0], train_ids[1], train_ids[2]}
@@ -469,8 +588,11 @@ def test_nan_found_at_load_time_with_on_error_raise_names_file_and_fix(synth_cop
 def _connects(strace_log: Path) -> list[str]:
     """Internet connects in an strace log (any process, Go binaries too); AF_UNIX and loopback excluded."""
     lines = strace_log.read_text(errors="replace").splitlines() if strace_log.is_file() else []
-    return [line for line in lines if "connect(" in line and ("AF_INET" in line) and "127.0.0.1" not in line
-            and '"::1"' not in line]
+    return [
+        line
+        for line in lines
+        if "connect(" in line and ("AF_INET" in line) and "127.0.0.1" not in line and '"::1"' not in line
+    ]
 
 
 def test_training_and_predict_open_no_network_connection(synth, tmp_path):
@@ -486,14 +608,33 @@ def test_training_and_predict_open_no_network_connection(synth, tmp_path):
     run = tmp_path / "run"
     args = [*tiny(synth, run, "trainer.max_epochs=1", "data.num_workers=1", "aug=light"), "logger=wandb"]
     prefix = [strace, "-f", "-qq", "-e", "trace=connect", "-o", str(tmp_path / "strace.log")] if strace else []
-    proc = subprocess.run([*prefix, sys.executable, str(REPO / "train.py"), *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [*prefix, sys.executable, str(REPO / "train.py"), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, fail_output(proc)
     assert list((run / "wandb").glob("offline-run-*"))
     assert metrics(run)["status"] == "finished"
-    pred = subprocess.run([sys.executable, str(REPO / "predict.py"), f"ckpt={run}", f"data.root={synth}",
-                           f"output={tmp_path / 'sub.csv'}", "num_workers=1", f"hydra.run.dir={tmp_path / 'p'}"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    pred = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "predict.py"),
+            f"ckpt={run}",
+            f"data.root={synth}",
+            f"output={tmp_path / 'sub.csv'}",
+            "num_workers=1",
+            f"hydra.run.dir={tmp_path / 'p'}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert pred.returncode == 0, fail_output(pred)
     records = "\n".join(p.read_text() for p in attempts.glob("*.txt"))
     assert records == "", f"network access attempted:\n{records[:4000]}"
@@ -505,7 +646,12 @@ def test_training_and_predict_open_no_network_connection(synth, tmp_path):
 def test_offline_guard_catches_a_lookup(tmp_path):
     """The guard itself works: a plain lookup in a guarded process is refused and recorded."""
     env = _env(tmp_path, PYTHONPATH=_pythonpath(OFFLINE_SITE), SETI_OFFLINE_LOG=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-c", "import socket; socket.getaddrinfo('pypi.org', 443)"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import socket; socket.getaddrinfo('pypi.org', 443)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "refused by the offline test" in proc.stderr
     assert "pypi.org" in "".join(p.read_text() for p in tmp_path.glob("attempts-*.txt"))

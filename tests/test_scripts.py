@@ -14,8 +14,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run(script: str, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "scripts" / script), *map(str, args)],
-                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
 
 
 def test_plot_cadences_and_augmented_views(sample_root, tmp_path):
@@ -24,8 +29,19 @@ def test_plot_cadences_and_augmented_views(sample_root, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     views = tmp_path / "views.png"
-    proc = run("plot_cadences.py", "--root", sample_root, "--ids", "0028a35de92941d", "--aug", "strong",
-               "--views", 3, "--out", views)
+    proc = run(
+        "plot_cadences.py",
+        "--root",
+        sample_root,
+        "--ids",
+        "0028a35de92941d",
+        "--aug",
+        "strong",
+        "--views",
+        3,
+        "--out",
+        views,
+    )
     assert proc.returncode == 0, proc.stderr
     assert views.stat().st_size > 10_000
     proc = run("plot_cadences.py", "--root", sample_root, "--ids", "ffffffffffffff0", "--out", tmp_path / "x.png")

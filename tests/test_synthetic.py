@@ -29,8 +29,11 @@ ARGS = dict(n=12, test_n=4, positive_rate=0.25, seed=3)
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != S.MANIFEST_NAME and not p.name.startswith(".")}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != S.MANIFEST_NAME and not p.name.startswith(".")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +95,7 @@ def test_needle_energy_only_in_requested_panels_on_zero_background():
         out = np.zeros(CADENCE_SHAPE)
         for p in panels:
             S.render_numpy(spec, p, 1.0, out[p])
-        energy = (out ** 2).sum(axis=(1, 2))
+        energy = (out**2).sum(axis=(1, 2))
         assert all(energy[p] > 0 for p in panels)
         assert all(energy[p] == 0 for p in range(6) if p not in panels)
         # the path continues through unseen panels: panel p's centre = start + drift * (p * 300 s + t)
@@ -183,8 +186,14 @@ def test_ensure_dataset_reuses_and_refuses(dataset: Path, monkeypatch, tmp_path:
 def test_write_refuses_folder_begun_with_other_settings(tmp_path: Path):
     root = tmp_path / "d"
     root.mkdir()
-    key = {"version": S.SYNTHETIC_VERSION, "n": 7, "test_n": 0, "positive_rate": 0.2, "seed": 0,
-           "params": S.SyntheticParams().to_dict()}
+    key = {
+        "version": S.SYNTHETIC_VERSION,
+        "n": 7,
+        "test_n": 0,
+        "positive_rate": 0.2,
+        "seed": 0,
+        "params": S.SyntheticParams().to_dict(),
+    }
     (root / S.PARTIAL_MANIFEST_NAME).write_text(json.dumps(key))
     with pytest.raises(CadenceDataError, match="partly written"):
         S.write_dataset(root, n=5, progress=False)
@@ -207,25 +216,44 @@ def test_ids_params_and_argument_checks():
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "make_synthetic.py"), *args],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "make_synthetic.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
 
 
 def test_cli_writes_and_reports(tmp_path: Path):
     out = tmp_path / "cli"
-    done = _cli("--out", str(out), "--n", "3", "--test-n", "1", "--positive-rate", "0.34", "--no-progress",
-                "--param", "engine=numpy")
+    done = _cli(
+        "--out",
+        str(out),
+        "--n",
+        "3",
+        "--test-n",
+        "1",
+        "--positive-rate",
+        "0.34",
+        "--no-progress",
+        "--param",
+        "engine=numpy",
+    )
     assert done.returncode == 0, done.stderr
     assert "cadences/s" in done.stdout and "1 positive" in done.stdout
     assert len(read_id_table(out / LABELS_CSV, require_binary_target=True)) == 3
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--n", "0"], "--n must be > 0"),
-    (["--n", "5", "--positive-rate", "1.5"], "--positive-rate must lie in [0, 1]"),
-    (["--n", "5", "--workers", "0"], "--workers must be >= 1"),
-    (["--n", "5", "--param", "snr_range=[0, 5]"], "snr_range"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--n", "0"], "--n must be > 0"),
+        (["--n", "5", "--positive-rate", "1.5"], "--positive-rate must lie in [0, 1]"),
+        (["--n", "5", "--workers", "0"], "--workers must be >= 1"),
+        (["--n", "5", "--param", "snr_range=[0, 5]"], "snr_range"),
+    ],
+)
 def test_cli_rejects_bad_arguments(tmp_path: Path, args, message):
     done = _cli("--out", str(tmp_path / "x"), *args)
     assert done.returncode == 2

@@ -11,12 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from conftest import read_complete_run
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import open_dict
 
 from seti.config import register_resolvers
-from conftest import read_complete_run
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -30,11 +30,17 @@ def real(root) -> list[str]:
 def train(args: list[str], tmp_path: Path, *, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "SETI_HOME": str(tmp_path)}
     proc = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
     if check and proc.returncode != 0:
-        pytest.fail(f"train.py {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+        pytest.fail(
+            f"train.py {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -44,9 +50,14 @@ def metrics(run_dir: Path) -> dict:
 
 # ---- config groups -----------------------------------------------------------------------------
 GROUP_OPTIONS = {
-    "data": ["kaggle", "synthetic"], "model": ["b0", "b1", "b2", "b3", "b4", "b5", "v2s", "v2m", "tiny"],
-    "aug": ["none", "light", "strong"], "trainer": ["default", "cpu", "gpu", "ddp"], "logger": ["wandb", "csv", "none"],
-    "launcher": ["basic", "gpus", "slurm"], "debug": ["fast"], "experiment": ["augmentation_study", "augmentation_study_cpu"],
+    "data": ["kaggle", "synthetic"],
+    "model": ["b0", "b1", "b2", "b3", "b4", "b5", "v2s", "v2m", "tiny"],
+    "aug": ["none", "light", "strong"],
+    "trainer": ["default", "cpu", "gpu", "ddp"],
+    "logger": ["wandb", "csv", "none"],
+    "launcher": ["basic", "gpus", "slurm"],
+    "debug": ["fast"],
+    "experiment": ["augmentation_study", "augmentation_study_cpu"],
 }
 
 
@@ -67,8 +78,11 @@ def test_every_config_option_composes(group, option):
     """Each option composes and is the one chosen; every key resolves (a typo in an interpolation fails here)."""
     from omegaconf import OmegaConf
 
-    cfg = compose_cfg([f"{group}={option}", f"data.root={NO_ROOT}"] if group != "data" or option == "kaggle"
-                      else [f"{group}={option}"])
+    cfg = compose_cfg(
+        [f"{group}={option}", f"data.root={NO_ROOT}"]
+        if group != "data" or option == "kaggle"
+        else [f"{group}={option}"]
+    )
     assert cfg.hydra.runtime.choices[group] == option
     if group in ("data", "model", "aug"):
         assert cfg[group].get("name", cfg[group].get("source")) == option
@@ -94,7 +108,9 @@ def test_cpu_study_sweeps_training_seeds_over_one_fold_split():
 @pytest.mark.parametrize("aug", ["none", "light", "strong"])
 @pytest.mark.parametrize("model", ["tiny", "b0"])
 def test_data_and_model_instantiate(model, aug):
-    cfg = compose_cfg(["data=kaggle", f"data.root={NO_ROOT}", f"model={model}", f"aug={aug}", "data.image_size=[32,32]"])
+    cfg = compose_cfg(
+        ["data=kaggle", f"data.root={NO_ROOT}", f"model={model}", f"aug={aug}", "data.image_size=[32,32]"]
+    )
     dm = instantiate(cfg.data, aug=cfg.aug, _recursive_=False)
     net = instantiate(cfg.model, in_chans=dm.in_chans, _convert_="partial")
     out = net(torch.zeros(2, dm.in_chans, 32, 32))
@@ -134,8 +150,15 @@ def test_train_on_tiny_synthetic_set(tmp_path):
     """The synthetic data path end to end (generated on first use, test split scored); too small to learn:
     that is tests/test_learning.py's job."""
     run = tmp_path / "run"
-    args = ["data=synthetic", "data.synthetic.n=30", "data.synthetic.test_n=6", "data.num_folds=3", "logger=csv",
-            *TINY, f"hydra.run.dir={run}"]
+    args = [
+        "data=synthetic",
+        "data.synthetic.n=30",
+        "data.synthetic.test_n=6",
+        "data.num_folds=3",
+        "logger=csv",
+        *TINY,
+        f"hydra.run.dir={run}",
+    ]
     train(args, tmp_path)
     m = metrics(run)
     assert m["status"] == "finished" and m["num_val"] == 10 and m["num_train"] == 20
@@ -146,8 +169,18 @@ def test_train_on_tiny_synthetic_set(tmp_path):
 
 def test_sweep_2x2_gives_four_runs_and_four_wandb_runs(tmp_path, sample_root):
     sweep = tmp_path / "sweep"
-    train(["-m", *real(sample_root), *TINY, "trainer.max_epochs=1", "aug=none,light", "data.fold=0,1",
-           f"hydra.sweep.dir={sweep}"], tmp_path)
+    train(
+        [
+            "-m",
+            *real(sample_root),
+            *TINY,
+            "trainer.max_epochs=1",
+            "aug=none,light",
+            "data.fold=0,1",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        tmp_path,
+    )
     runs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
     assert len(runs) == 4
     ids = set()
@@ -160,15 +193,36 @@ def test_sweep_2x2_gives_four_runs_and_four_wandb_runs(tmp_path, sample_root):
         ids.add(logged.run_id)
     assert len(ids) == 4
     # re-running the same sweep skips finished jobs
-    proc = train(["-m", *real(sample_root), *TINY, "trainer.max_epochs=1", "aug=none,light", "data.fold=0,1",
-                  f"hydra.sweep.dir={sweep}"], tmp_path)
+    proc = train(
+        [
+            "-m",
+            *real(sample_root),
+            *TINY,
+            "trainer.max_epochs=1",
+            "aug=none,light",
+            "data.fold=0,1",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        tmp_path,
+    )
     assert proc.stderr.count("already finished") + proc.stdout.count("already finished") == 4
 
 
 def test_failing_job_is_recorded_and_others_still_run(tmp_path, sample_root):
     sweep = tmp_path / "sweep"
-    proc = train(["-m", *real(sample_root), *TINY, "trainer.max_epochs=1", "logger=csv",
-                  "model.backbone.name=test_efficientnet,no_such_model", f"hydra.sweep.dir={sweep}"], tmp_path, check=False)
+    proc = train(
+        [
+            "-m",
+            *real(sample_root),
+            *TINY,
+            "trainer.max_epochs=1",
+            "logger=csv",
+            "model.backbone.name=test_efficientnet,no_such_model",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        tmp_path,
+        check=False,
+    )
     assert proc.returncode != 0
     results = {metrics(p.parent)["status"]: metrics(p.parent) for p in sweep.glob("*/metrics.json")}
     assert set(results) == {"finished", "failed"}
@@ -197,8 +251,21 @@ def test_resume_from_last_checkpoint(tmp_path, sample_root):
 def test_ddp_on_cpu_inside_multirun(tmp_path, sample_root):
     """Two gloo ranks per job, two jobs: each job's ranks run only that job, in its directory."""
     sweep = tmp_path / "sweep"
-    train(["-m", *real(sample_root), *TINY, "trainer.max_epochs=1", "logger=csv", "trainer=ddp",
-           "trainer.accelerator=cpu", "trainer.devices=2", "data.fold=0,1", f"hydra.sweep.dir={sweep}"], tmp_path)
+    train(
+        [
+            "-m",
+            *real(sample_root),
+            *TINY,
+            "trainer.max_epochs=1",
+            "logger=csv",
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "trainer.devices=2",
+            "data.fold=0,1",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        tmp_path,
+    )
     runs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
     assert len(runs) == 2 and {metrics(r)["fold"] for r in runs} == {0, 1}
     for run in runs:
@@ -209,7 +276,20 @@ def test_ddp_on_cpu_inside_multirun(tmp_path, sample_root):
 
 def test_parallel_jobs_with_joblib_launcher(tmp_path, sample_root):
     sweep = tmp_path / "sweep"
-    train(["-m", *real(sample_root), *TINY, "trainer.max_epochs=1", "logger=csv", "launcher=gpus",
-           "hydra.launcher.n_jobs=2", "data.num_workers=1", "data.fold=0,1", f"hydra.sweep.dir={sweep}"], tmp_path)
+    train(
+        [
+            "-m",
+            *real(sample_root),
+            *TINY,
+            "trainer.max_epochs=1",
+            "logger=csv",
+            "launcher=gpus",
+            "hydra.launcher.n_jobs=2",
+            "data.num_workers=1",
+            "data.fold=0,1",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        tmp_path,
+    )
     assert len(list(sweep.glob("*/metrics.json"))) == 2
     assert all(metrics(p.parent)["status"] == "finished" for p in sweep.glob("*/metrics.json"))

@@ -145,9 +145,7 @@ def _drift_passes(x: np.ndarray, n_pass: int) -> tuple[np.ndarray, int]:
     return np.moveaxis(tree, 0, -3).reshape(*lead, n_pass * (n - 1), width), n
 
 
-def dedoppler_maps(
-    x: np.ndarray, *, time_bin: int = 9, max_drift_channels: int = 90
-) -> tuple[np.ndarray, np.ndarray]:
+def dedoppler_maps(x: np.ndarray, *, time_bin: int = 9, max_drift_channels: int = 90) -> tuple[np.ndarray, np.ndarray]:
     """S/N of straight drifting lines: preprocessed (N, 6, T, F) -> maps (N, 6, D, F) and drifts (D,).
 
     ``drifts[i]`` is the line's total drift across one full panel (273 rows) in channels, from

@@ -24,13 +24,17 @@ class DedopplerModule(L.LightningModule):
     background=none, clip=null.
     """
 
-    def __init__(self, scorer: dict | None = None, scale: float = 10.0, name: str = "dedoppler", in_chans: int = 6, **_: object) -> None:
+    def __init__(
+        self, scorer: dict | None = None, scale: float = 10.0, name: str = "dedoppler", in_chans: int = 6, **_: object
+    ) -> None:
         super().__init__()
         self.save_hyperparameters({"scorer": dict(scorer or {}), "scale": float(scale), "name": name})
         self.scorer = DedopplerScorer(**dict(scorer or {}))
         self.scale = float(scale)
         if in_chans != CADENCE_SHAPE[0]:
-            raise ValueError(f"model=dedoppler needs all six raw panels as channels (data.panels=all, data.layout=channels), got in_chans={in_chans}")
+            raise ValueError(
+                f"model=dedoppler needs all six raw panels as channels (data.panels=all, data.layout=channels), got in_chans={in_chans}"
+            )
         self.val_auroc = BinaryAUROC()
         self.test_auroc = BinaryAUROC()
         self.cadences_scored = 0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import lightning as L
 import pandas as pd
@@ -107,10 +107,16 @@ class CadenceDataModule(L.LightningDataModule):
         if int(needle_bank_size) < 1:
             raise ValueError(f"data.needle_bank_size must be >= 1, got {needle_bank_size}")
         if root in (None, "", "???"):
-            raise ValueError("data.root is not set: pass data.root=/path/to/kaggle/data (the folder holding train_labels.csv)")
+            raise ValueError(
+                "data.root is not set: pass data.root=/path/to/kaggle/data (the folder holding train_labels.csv)"
+            )
         self.root = Path(os.path.expanduser(str(root)))
         self.source = source
-        self.synthetic = OmegaConf.to_container(synthetic, resolve=True) if isinstance(synthetic, DictConfig) else dict(synthetic or {})
+        self.synthetic = (
+            OmegaConf.to_container(synthetic, resolve=True)
+            if isinstance(synthetic, DictConfig)
+            else dict(synthetic or {})
+        )
         self.num_folds, self.fold, self.seed = int(num_folds), int(fold), int(seed)
         self.batch_size = int(batch_size)
         self.eval_batch_size_setting = None if eval_batch_size is None else int(eval_batch_size)
@@ -119,7 +125,10 @@ class CadenceDataModule(L.LightningDataModule):
         self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
         self.multiprocessing_context = multiprocessing_context if self.num_workers > 0 else None
         self.preprocess = Preprocessor(
-            panels=panels, layout=layout, background=background, image_size=tuple(image_size),
+            panels=panels,
+            layout=layout,
+            background=background,
+            image_size=tuple(image_size),
             clip=None if clip is None else tuple(clip),
         )
         self.on_error, self.check = on_error, check
@@ -170,7 +179,11 @@ class CadenceDataModule(L.LightningDataModule):
             from seti.data.device_transforms import build_device_transforms
 
             self.device_transforms = build_device_transforms(
-                self.aug, self.preprocess, self.needle_bank_dir, self.needle_bank_size, bank_seed=self.seed,
+                self.aug,
+                self.preprocess,
+                self.needle_bank_dir,
+                self.needle_bank_size,
+                bank_seed=self.seed,
             )
         return self.device_transforms
 
@@ -219,7 +232,12 @@ class CadenceDataModule(L.LightningDataModule):
             self.val_set = self._dataset("train", val, augment=False)
             log.info(
                 "fold %d/%d: %d train (%d positive), %d validation (%d positive)",
-                self.fold, self.num_folds, len(train), int(train.target.sum()), len(val), int(val.target.sum()),
+                self.fold,
+                self.num_folds,
+                len(train),
+                int(train.target.sum()),
+                len(val),
+                int(val.target.sum()),
             )
         if stage == "test" and self.test_set is None:
             path = self.root / TEST_LABELS_CSV
@@ -235,7 +253,9 @@ class CadenceDataModule(L.LightningDataModule):
             self.predict_set = CadenceDataset(self.root, "test", table["id"].tolist(), None, self.dataset_preprocess)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True, batch_size=self.batch_size, drop_last=len(self.train_set) > self.batch_size)
+        return self._loader(
+            self.train_set, shuffle=True, batch_size=self.batch_size, drop_last=len(self.train_set) > self.batch_size
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False, batch_size=self.eval_batch_size)
@@ -253,11 +273,17 @@ class CadenceDataModule(L.LightningDataModule):
     def _dataset(self, split: str, table: pd.DataFrame, augment: bool) -> CadenceDataset:
         workers = self.transforms == "workers"
         return CadenceDataset(
-            self.root, split, table["id"].tolist(), table["target"].tolist(), self.dataset_preprocess,
+            self.root,
+            split,
+            table["id"].tolist(),
+            table["target"].tolist(),
+            self.dataset_preprocess,
             cadence_augment=self.cadence_augment if augment and workers else None,
             image_augment=self.image_augment if augment and workers else None,
             cache=workers and self._use_cache(len(table)),
-            on_error=self.on_error, replace_failed=augment, check=self.check,
+            on_error=self.on_error,
+            replace_failed=augment,
+            check=self.check,
         )
 
     def _use_cache(self, num_samples: int) -> bool:
@@ -289,7 +315,9 @@ class CadenceDataModule(L.LightningDataModule):
         keep = [i for i in range(len(table)) if i not in bad]
         return table.iloc[keep].reset_index(drop=True)
 
-    def _loader(self, dataset: CadenceDataset | None, shuffle: bool, batch_size: int, drop_last: bool = False) -> DataLoader:
+    def _loader(
+        self, dataset: CadenceDataset | None, shuffle: bool, batch_size: int, drop_last: bool = False
+    ) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() for this stage before asking for its loader")
         sampler = None
@@ -308,5 +336,3 @@ class CadenceDataModule(L.LightningDataModule):
             drop_last=drop_last,
             collate_fn=dataset.collate,
         )
-
-

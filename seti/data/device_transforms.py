@@ -12,8 +12,9 @@ against the workers path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from hydra.utils import instantiate
@@ -191,23 +192,38 @@ def _translate(built: Any, where: str) -> Callable[[torch.Tensor], torch.Tensor]
         return FlipFrequency(p)
     if isinstance(built, A.Affine):
         identity = (
-            built.scale == {"x": (1.0, 1.0), "y": (1.0, 1.0)} and tuple(built.rotate) == (0.0, 0.0)
-            and built.shear == {"x": (0.0, 0.0), "y": (0.0, 0.0)} and not built.fit_output
+            built.scale == {"x": (1.0, 1.0), "y": (1.0, 1.0)}
+            and tuple(built.rotate) == (0.0, 0.0)
+            and built.shear == {"x": (0.0, 0.0), "y": (0.0, 0.0)}
+            and not built.fit_output
         )
         percent = None if built.translate_percent is None else tuple(float(v) for v in built.translate_percent["x"])
         pixels = tuple(int(v) for v in built.translate_px["x"]) if built.translate_px is not None else None
         y_range = (built.translate_percent or built.translate_px or {"y": (0, 0)})["y"]
         if not identity or tuple(float(v) for v in y_range) != (0.0, 0.0):
-            raise ValueError(f"{where}: only a translation along x (frequency) is supported on the device; {_WORKERS_HINT}")
+            raise ValueError(
+                f"{where}: only a translation along x (frequency) is supported on the device; {_WORKERS_HINT}"
+            )
         if built.border_mode != 0:
             raise ValueError(f"{where}: only border_mode=0 (constant fill) is supported on the device; {_WORKERS_HINT}")
         return ShiftFrequency(p, percent, None if percent is not None else pixels, _fill(built.fill, where))
     if isinstance(built, A.XYMasking):
-        return MaskStripes(p, _pair(built.num_masks_x), _pair(built.num_masks_y), _pair(built.mask_x_length),
-                           _pair(built.mask_y_length), _fill(built.fill, where))
+        return MaskStripes(
+            p,
+            _pair(built.num_masks_x),
+            _pair(built.num_masks_y),
+            _pair(built.mask_x_length),
+            _pair(built.mask_y_length),
+            _fill(built.fill, where),
+        )
     if isinstance(built, A.CoarseDropout):
-        return DropRectangles(p, _pair(built.num_holes_range), tuple(built.hole_height_range),
-                              tuple(built.hole_width_range), _fill(built.fill, where))
+        return DropRectangles(
+            p,
+            _pair(built.num_holes_range),
+            tuple(built.hole_height_range),
+            tuple(built.hole_width_range),
+            _fill(built.fill, where),
+        )
     raise ValueError(
         f"{where}: {name} has no device version (supported: {', '.join(SUPPORTED_IMAGE_TRANSFORMS)}); {_WORKERS_HINT}"
     )
@@ -231,9 +247,13 @@ def _fill(value: Any, where: str) -> float:
 class DeviceTransforms:
     """Raw float16 batches on the device -> model inputs, with the workers path's augmentations and labels."""
 
-    def __init__(self, preprocess: Preprocessor, cadence: CadenceAugment | None = None,
-                 image_ops: list[Callable[[torch.Tensor], torch.Tensor]] | None = None,
-                 needles: NeedleBank | None = None) -> None:
+    def __init__(
+        self,
+        preprocess: Preprocessor,
+        cadence: CadenceAugment | None = None,
+        image_ops: list[Callable[[torch.Tensor], torch.Tensor]] | None = None,
+        needles: NeedleBank | None = None,
+    ) -> None:
         if cadence is not None and cadence.inject_needle_p > 0 and needles is None:
             raise ValueError("aug.cadence.inject_needle_p > 0 needs a needle bank on the device path")
         self.preprocess = preprocess
@@ -287,8 +307,9 @@ class DeviceTransforms:
         return x, targets
 
 
-def build_device_transforms(aug_cfg, preprocess: Preprocessor, bank_dir: str | None, bank_size: int,
-                            bank_seed: int = 0) -> DeviceTransforms:
+def build_device_transforms(
+    aug_cfg, preprocess: Preprocessor, bank_dir: str | None, bank_size: int, bank_seed: int = 0
+) -> DeviceTransforms:
     """``aug`` config -> :class:`DeviceTransforms` (the needle bank is drawn or loaded here, once)."""
     from seti.data.augment import build_cadence_augment, check_aug_keys
 

@@ -19,9 +19,7 @@ def assign_folds(labels: pd.DataFrame, num_folds: int, seed: int) -> pd.Series:
         raise CadenceDataError(f"data.num_folds must be >= 2, got {num_folds}")
     counts = labels["target"].value_counts()
     if len(counts) < 2:
-        raise CadenceDataError(
-            f"the labels hold only class {int(counts.index[0])}: stratified folds need both classes"
-        )
+        raise CadenceDataError(f"the labels hold only class {int(counts.index[0])}: stratified folds need both classes")
     smallest = int(counts.min())
     if smallest < num_folds:
         raise CadenceDataError(

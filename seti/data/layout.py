@@ -106,7 +106,9 @@ def load_cadence(path: str | Path) -> np.ndarray:
         with path.open("rb") as handle:
             magic = handle.read(6)
     except OSError as err:  # unreadable file or directory, a directory in its place, ...
-        raise CadenceDataError(f"cannot read {path}: {err.strerror or err}; fix its permissions or remove this cadence") from err
+        raise CadenceDataError(
+            f"cannot read {path}: {err.strerror or err}; fix its permissions or remove this cadence"
+        ) from err
     if magic != b"\x93NUMPY":
         raise CadenceDataError(f"{path} is not a valid .npy file (no NumPy header: corrupt, or another format)")
     try:

@@ -64,7 +64,13 @@ def load_or_draw(directory: str | Path, params: SyntheticParams, size: int, seed
             bank = np.load(path, allow_pickle=False)
             if bank.shape == expected and bank.dtype == np.float16:
                 return bank
-            log.warning("needle bank %s has shape %s %s, expected %s float16: drawing it again", path, bank.shape, bank.dtype, expected)
+            log.warning(
+                "needle bank %s has shape %s %s, expected %s float16: drawing it again",
+                path,
+                bank.shape,
+                bank.dtype,
+                expected,
+            )
         except (ValueError, OSError, EOFError) as err:
             log.warning("needle bank %s is unreadable (%s): drawing it again", path, err)
     log.info("drawing a bank of %d needles into %s (once per needle config)", size, path)

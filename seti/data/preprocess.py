@@ -89,7 +89,9 @@ class Preprocessor:
         which makes it several times cheaper.
         """
         if cadences.ndim != 4 or tuple(cadences.shape[1:]) != CADENCE_SHAPE:
-            raise ValueError(f"expected cadences of shape (B, {', '.join(map(str, CADENCE_SHAPE))}), got {tuple(cadences.shape)}")
+            raise ValueError(
+                f"expected cadences of shape (B, {', '.join(map(str, CADENCE_SHAPE))}), got {tuple(cadences.shape)}"
+            )
         if not cadences.is_floating_point():
             raise ValueError(f"expected floating-point cadences, got {cadences.dtype}")
         if cadences.device.type == "cpu" and len(cadences) > CPU_CHUNK:

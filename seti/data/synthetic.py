@@ -26,9 +26,10 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -133,15 +134,32 @@ class SyntheticParams:
             value = getattr(self, f.name)
             if isinstance(value, list):  # from JSON
                 setattr(self, f.name, tuple(value))
-        for name in ("snr_range", "faint_snr_range", "sine_period_range_s", "sine_amplitude_range_hz",
-                     "width_range_hz", "bandpass_amplitude_range", "stripe_amplitude_range",
-                     "bright_channel_range", "gain_drift_range", "rfi_snr_range"):
+        for name in (
+            "snr_range",
+            "faint_snr_range",
+            "sine_period_range_s",
+            "sine_amplitude_range_hz",
+            "width_range_hz",
+            "bandpass_amplitude_range",
+            "stripe_amplitude_range",
+            "bright_channel_range",
+            "gain_drift_range",
+            "rfi_snr_range",
+        ):
             lo, hi = getattr(self, name)
             if not (0 < lo <= hi):
                 raise ValueError(f"SyntheticParams.{name} must be (low, high) with 0 < low <= high, got {(lo, hi)}")
-        for name in ("faint_fraction", "partial_on_fraction", "sine_fraction", "bright_channel_fraction",
-                     "burst_fraction", "rfi_drift_fraction", "rfi_intermittent_fraction",
-                     "all_panel_signal_fraction", "off_only_signal_fraction"):
+        for name in (
+            "faint_fraction",
+            "partial_on_fraction",
+            "sine_fraction",
+            "bright_channel_fraction",
+            "burst_fraction",
+            "rfi_drift_fraction",
+            "rfi_intermittent_fraction",
+            "all_panel_signal_fraction",
+            "off_only_signal_fraction",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"SyntheticParams.{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.max_drift_hz_s < 0 or self.stripe_rate < 0 or self.rfi_rate < 0:
@@ -158,10 +176,12 @@ class SyntheticParams:
         return json.loads(json.dumps(asdict(self)))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SyntheticParams":
+    def from_dict(cls, data: dict[str, Any]) -> SyntheticParams:
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
-            raise ValueError(f"unknown SyntheticParams field(s) {sorted(unknown)}; known: {[f.name for f in fields(cls)]}")
+            raise ValueError(
+                f"unknown SyntheticParams field(s) {sorted(unknown)}; known: {[f.name for f in fields(cls)]}"
+            )
         return cls(**data)
 
 
@@ -277,7 +297,9 @@ def _box(x: np.ndarray, width: float) -> np.ndarray:
 
 
 _NUMPY_PROFILES: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
-    "gaussian": _gaussian, "sinc2": _sinc2, "box": _box,
+    "gaussian": _gaussian,
+    "sinc2": _sinc2,
+    "box": _box,
 }
 
 
@@ -319,8 +341,15 @@ def _setigen():
 def make_frame(background: np.ndarray):
     """A setigen Frame over one (273, 256) background panel with this module's df/dt/fch1 (ascending)."""
     stg = _setigen()
-    return stg.Frame(fchans=FCHANS, tchans=TCHANS, df=DF_HZ, dt=DT_S, fch1=FCH1_HZ, ascending=True,
-                     data=np.asarray(background, dtype=np.float64))
+    return stg.Frame(
+        fchans=FCHANS,
+        tchans=TCHANS,
+        df=DF_HZ,
+        dt=DT_S,
+        fch1=FCH1_HZ,
+        ascending=True,
+        data=np.asarray(background, dtype=np.float64),
+    )
 
 
 def render_setigen(spec: NeedleSpec, panel: int, frame, level: float) -> np.ndarray:
@@ -332,8 +361,12 @@ def render_setigen(spec: NeedleSpec, panel: int, frame, level: float) -> np.ndar
     """
     stg = _setigen()
     if spec.sine_amplitude_hz:
-        base = stg.sine_path(f_start=spec.f_start_hz, drift_rate=spec.drift_hz_s,
-                             period=spec.sine_period_s, amplitude=spec.sine_amplitude_hz)
+        base = stg.sine_path(
+            f_start=spec.f_start_hz,
+            drift_rate=spec.drift_hz_s,
+            period=spec.sine_period_s,
+            amplitude=spec.sine_amplitude_hz,
+        )
     else:
         base = stg.constant_path(f_start=spec.f_start_hz, drift_rate=spec.drift_hz_s)
     offset = spec.panel_offset(panel)
@@ -342,15 +375,21 @@ def render_setigen(spec: NeedleSpec, panel: int, frame, level: float) -> np.ndar
         return base(t + offset)
 
     f_profile = {"gaussian": stg.gaussian_f_profile, "sinc2": stg.sinc2_f_profile, "box": stg.box_f_profile}[
-        spec.profile](width=spec.width_hz)
+        spec.profile
+    ](width=spec.width_hz)
     centers = spec.centers_hz(panel)
     pad = spec.support_hz() + 2 * DF_HZ
     lo, hi = max(centers.min() - pad, _FS[0]), min(centers.max() + pad, _FS[-1] + DF_HZ)
     if hi <= lo:
         return np.zeros((TCHANS, FCHANS))
     saved = frame.data[:, :].copy()
-    signal = frame.add_signal(path, stg.constant_t_profile(level=level), f_profile,
-                              stg.constant_bp_profile(level=1), bounding_f_range=(lo, hi))
+    signal = frame.add_signal(
+        path,
+        stg.constant_t_profile(level=level),
+        f_profile,
+        stg.constant_bp_profile(level=1),
+        bounding_f_range=(lo, hi),
+    )
     frame.data[:, :] = saved
     return signal
 
@@ -460,7 +499,7 @@ def _bandpass(rng: np.random.Generator, params: SyntheticParams) -> np.ndarray:
         start = int(rng.integers(0, FCHANS))
         span = int(rng.choice([1, 1, 1, 2, 3, 6, 12]))
         factor = 1.0 + _loguniform(rng, params.stripe_amplitude_range)
-        stripes[start:start + span] *= factor if rng.random() < 0.7 else 1.0 / factor
+        stripes[start : start + span] *= factor if rng.random() < 0.7 else 1.0 / factor
     if rng.random() < params.bright_channel_fraction:
         j = int(rng.integers(0, FCHANS))
         peak = _loguniform(rng, params.bright_channel_range)
@@ -488,7 +527,7 @@ def _gain(rng: np.random.Generator, params: SyntheticParams) -> np.ndarray:
         if rng.random() < params.burst_fraction:
             for _ in range(int(rng.integers(1, 6))):
                 start = int(rng.integers(0, TCHANS))
-                g[start:start + int(rng.integers(1, 12))] *= 1.0 + _loguniform(rng, (0.02, 0.5))
+                g[start : start + int(rng.integers(1, 12))] *= 1.0 + _loguniform(rng, (0.02, 0.5))
         out[p] = g * rng.uniform(0.8, 1.25)  # panel-level gain: removed by z-scoring anyway
     return out
 
@@ -502,9 +541,12 @@ def _add_rfi(raw: np.ndarray, rng: np.random.Generator, params: SyntheticParams,
     for _ in range(int(rng.poisson(params.rfi_rate))):
         drift = float(rng.uniform(-0.4, 0.4)) if rng.random() < params.rfi_drift_fraction else 0.0
         spec = NeedleSpec(
-            f_start_hz=float(rng.uniform(_FS[0], _FS[-1])), drift_hz_s=drift,
-            width_hz=_loguniform(rng, (1.5, 8.0)), profile=str(rng.choice(PROFILES)),
-            snr=_loguniform(rng, params.rfi_snr_range), restart_each_panel=True,
+            f_start_hz=float(rng.uniform(_FS[0], _FS[-1])),
+            drift_hz_s=drift,
+            width_hz=_loguniform(rng, (1.5, 8.0)),
+            profile=str(rng.choice(PROFILES)),
+            snr=_loguniform(rng, params.rfi_snr_range),
+            restart_each_panel=True,
         )
         if drift:  # keep the line in band during each panel
             end = spec.f_start_hz + drift * PANEL_S
@@ -520,7 +562,7 @@ def _add_rfi(raw: np.ndarray, rng: np.random.Generator, params: SyntheticParams,
                 mask = np.zeros(TCHANS, dtype=bool)
                 while mask.mean() < 0.25:
                     s = int(rng.integers(0, TCHANS))
-                    mask[s:s + int(rng.integers(10, 90))] = True
+                    mask[s : s + int(rng.integers(10, 90))] = True
                 rows = rows * mask
             render_numpy(spec, p, rows, raw[p])
 
@@ -653,7 +695,7 @@ def _work_chunk(root: str, seed: int, params_dict: dict, tasks: list[tuple[str, 
             skipped += 1
             continue
         cadence = generate_cadence(_cadence_rng(seed, split, index), bool(label), params)
-        _atomic_write_bytes(path, lambda fh: np.save(fh, cadence, allow_pickle=False))
+        _atomic_write_bytes(path, lambda fh, cadence=cadence: np.save(fh, cadence, allow_pickle=False))
         made += 1
     return made, skipped
 
@@ -684,8 +726,11 @@ def _mismatch_error(root: Path, found: dict, wanted: dict, what: str) -> Cadence
     for key in wanted:
         if key == "params":
             fp, wp = found.get("params") or {}, wanted["params"]
-            diffs += [f"params.{k}: on disk {fp.get(k)!r}, requested {wp.get(k)!r}"
-                      for k in sorted(set(fp) | set(wp)) if fp.get(k) != wp.get(k)]
+            diffs += [
+                f"params.{k}: on disk {fp.get(k)!r}, requested {wp.get(k)!r}"
+                for k in sorted(set(fp) | set(wp))
+                if fp.get(k) != wp.get(k)
+            ]
         elif found.get(key) != wanted[key]:
             diffs.append(f"{key}: on disk {found.get(key)!r}, requested {wanted[key]!r}")
     return CadenceDataError(
@@ -765,16 +810,25 @@ def write_dataset(
     _atomic_write_text(root / SUBMISSION_CSV, table([(i, 0.5) for i, _ in tables["test"]]))
     elapsed = time.perf_counter() - started
     manifest = dict(key)
-    manifest.update({
-        "generator": "seti.data.synthetic",
-        "layout": "kaggle",
-        "counts": {
-            "train": len(tables["train"]), "train_positive": sum(t for _, t in tables["train"]),
-            "test": len(tables["test"]), "test_positive": sum(t for _, t in tables["test"]),
-        },
-        "last_run": {"generated": made, "skipped": skipped, "workers": int(workers),
-                     "elapsed_s": round(elapsed, 3), "finished_unix": round(time.time(), 3)},
-    })
+    manifest.update(
+        {
+            "generator": "seti.data.synthetic",
+            "layout": "kaggle",
+            "counts": {
+                "train": len(tables["train"]),
+                "train_positive": sum(t for _, t in tables["train"]),
+                "test": len(tables["test"]),
+                "test_positive": sum(t for _, t in tables["test"]),
+            },
+            "last_run": {
+                "generated": made,
+                "skipped": skipped,
+                "workers": int(workers),
+                "elapsed_s": round(elapsed, 3),
+                "finished_unix": round(time.time(), 3),
+            },
+        }
+    )
     _atomic_write_text(root / MANIFEST_NAME, json.dumps(manifest, indent=2))
     (root / PARTIAL_MANIFEST_NAME).unlink(missing_ok=True)
     _remove_stale_tmp(root)
@@ -782,8 +836,9 @@ def write_dataset(
     return root
 
 
-def _run_tasks(root: Path, seed: int, params: SyntheticParams, tasks: list, workers: int,
-               progress: bool) -> tuple[int, int]:
+def _run_tasks(
+    root: Path, seed: int, params: SyntheticParams, tasks: list, workers: int, progress: bool
+) -> tuple[int, int]:
     from tqdm.auto import tqdm
 
     params_dict = params.to_dict()
@@ -799,7 +854,7 @@ def _run_tasks(root: Path, seed: int, params: SyntheticParams, tasks: list, work
                 bar.update(1)
             return made, skipped
         chunk = max(1, min(32, len(tasks) // (workers * 4) or 1))
-        chunks = [tasks[i:i + chunk] for i in range(0, len(tasks), chunk)]
+        chunks = [tasks[i : i + chunk] for i in range(0, len(tasks), chunk)]
         pool = _mp_context().Pool(workers, initializer=_worker_dies_with_parent, initargs=(os.getpid(),))
         try:
             args = [(str(root), seed, params_dict, c) for c in chunks]
@@ -911,14 +966,36 @@ def ensure_dataset(
         if finished():
             log.info("synthetic dataset %s was completed by another process: reusing it", root)
             return root
-        log.info("generating synthetic dataset in %s: n=%d, test_n=%d, positive_rate=%g, seed=%d, workers=%d",
-                 root, n, test_n, positive_rate, seed, workers)
+        log.info(
+            "generating synthetic dataset in %s: n=%d, test_n=%d, positive_rate=%g, seed=%d, workers=%d",
+            root,
+            n,
+            test_n,
+            positive_rate,
+            seed,
+            workers,
+        )
         return write_dataset(root, n, test_n, positive_rate, seed, workers, params, progress)
 
 
 __all__ = [
-    "DF_HZ", "DT_S", "FCH1_HZ", "MANIFEST_NAME", "NeedleSpec", "SYNTHETIC_VERSION", "SyntheticParams",
-    "TEST_LABELS_CSV", "ensure_dataset", "generate_cadence", "inject_needle", "make_frame", "render_numpy",
-    "render_setigen", "sample_needle", "sample_on_panels", "sigma_clipped_std", "synthetic_id",
+    "DF_HZ",
+    "DT_S",
+    "FCH1_HZ",
+    "MANIFEST_NAME",
+    "NeedleSpec",
+    "SYNTHETIC_VERSION",
+    "SyntheticParams",
+    "TEST_LABELS_CSV",
+    "ensure_dataset",
+    "generate_cadence",
+    "inject_needle",
+    "make_frame",
+    "render_numpy",
+    "render_setigen",
+    "sample_needle",
+    "sample_on_panels",
+    "sigma_clipped_std",
+    "synthetic_id",
     "write_dataset",
 ]

@@ -14,33 +14,15 @@ are the parallelism.
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from seti.data.layout import load_cadence
-
-
-def auto_precision(on_gpu: bool) -> str:
-    """What ``precision=auto`` means for training and inference alike: bf16 on a GPU that has it,
-    fp16 on an older GPU, fp32 on the CPU."""
-    if on_gpu and torch.cuda.is_available():
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "32-true"
-
-
-def autocast_for(device: torch.device, precision: str | None):
-    """bf16/fp16 autocast where the precision asks for it, else a no-op."""
-    precision = str(precision or "32")
-    if "bf16" in precision:
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    if precision.startswith("16") and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
+from seti.runtime import autocast_for, resolve_switch
 
 
 @torch.no_grad()
@@ -83,7 +65,7 @@ def probabilities(model: torch.nn.Module, x: torch.Tensor, tta: str = "none") ->
         if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
             both = both.contiguous(memory_format=torch.channels_last)  # keep NHWC for the convolutions
         p = torch.sigmoid(model(both).float())
-        return (p[: x.shape[0]] + p[x.shape[0]:]) / 2
+        return (p[: x.shape[0]] + p[x.shape[0] :]) / 2
     return torch.sigmoid(model(x).float())
 
 
@@ -139,13 +121,6 @@ def resolve_transforms(choice: str, device: torch.device, num_workers: int) -> s
     return choice
 
 
-def use_channels_last(choice: bool | str | None, device: torch.device) -> bool:
-    """``auto`` (or None): NHWC on CUDA, where cuDNN's convolutions and bf16 prefer it; NCHW elsewhere."""
-    if choice in (None, "auto"):
-        return device.type == "cuda"
-    return bool(choice)
-
-
 @torch.no_grad()
 def score_cadences(
     groups: Sequence[tuple[object, torch.nn.Module]],
@@ -165,7 +140,7 @@ def score_cadences(
     if tta not in ("none", "flip"):
         raise ValueError(f"tta must be 'none' or 'flip', got {tta!r}")
     device = torch.device(device)
-    nhwc = use_channels_last(channels_last, device)
+    nhwc = resolve_switch(channels_last, cuda=device.type == "cuda")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input size per group: autotune once
     models = []

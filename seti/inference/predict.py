@@ -21,17 +21,20 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from seti import runtime
+from seti.atomic import atomic_write_csv
 from seti.data.layout import LABELS_CSV, SUBMISSION_CSV, CadenceDataError, cadence_path, read_id_table
 from seti.data.preprocess import Preprocessor
-from seti.training.artifacts import METRICS_JSON, VAL_PREDICTIONS_CSV, atomic_write_csv, read_metrics
+from seti.rundir import METRICS_JSON, VAL_PREDICTIONS_CSV, read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +43,6 @@ PREPROCESSING_KEYS = ("panels", "layout", "background", "image_size", "clip")
 TTAS = ("none", "flip")
 BLENDS = ("mean", "rank")
 CHECKPOINT_FILES = ("best", "last")
-PRECISIONS = {"auto": "auto", "32": "32-true", "32-true": "32-true", "bf16": "bf16-mixed", "bf16-mixed": "bf16-mixed",
-              "16": "16-mixed", "16-mixed": "16-mixed"}
 
 
 class PredictError(ValueError):
@@ -100,21 +101,36 @@ class PredictSettings:
     transforms: str = "auto"
 
     @classmethod
-    def from_config(cls, cfg: DictConfig | dict) -> "PredictSettings":
+    def from_config(cls, cfg: DictConfig | dict) -> PredictSettings:
         cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
-        for key in (cfg.get("data") or {}):
+        for key in cfg.get("data") or {}:
             _check_data_key(f"data.{key}")
-        missing = [k for k in ("ckpt", "data.root", "output") if OmegaConf.select(cfg, k, default=None) in (None, "", "???")]
+        missing = [
+            k for k in ("ckpt", "data.root", "output") if OmegaConf.select(cfg, k, default=None) in (None, "", "???")
+        ]
         if missing:
-            examples = {"ckpt": "ckpt=logs/multirun/<sweep>", "data.root": "data.root=/path/to/kaggle", "output": "output=submission.csv"}
+            examples = {
+                "ckpt": "ckpt=logs/multirun/<sweep>",
+                "data.root": "data.root=/path/to/kaggle",
+                "output": "output=submission.csv",
+            }
             raise PredictError("required key(s) not set: " + ", ".join(f"{k} (e.g. {examples[k]})" for k in missing))
         get = lambda key, default: OmegaConf.select(cfg, key, default=default)  # noqa: E731
         settings = cls(
-            ckpt=_path(get("ckpt", None)), root=_path(get("data.root", None)), output=_path(get("output", None)),
-            checkpoint=str(get("checkpoint", "best")), overwrite=bool(get("overwrite", False)), tta=str(get("tta", "none")),
-            blend=str(get("blend", "mean")), batch_size=int(get("batch_size", 64)), num_workers=get("num_workers", "auto"),
-            device=str(get("device", "auto")), precision=str(get("precision", "auto")), oof=bool(get("oof", False)),
-            channels_last=get("channels_last", "auto"), transforms=str(get("transforms", "auto")),
+            ckpt=_path(get("ckpt", None)),
+            root=_path(get("data.root", None)),
+            output=_path(get("output", None)),
+            checkpoint=str(get("checkpoint", "best")),
+            overwrite=bool(get("overwrite", False)),
+            tta=str(get("tta", "none")),
+            blend=str(get("blend", "mean")),
+            batch_size=int(get("batch_size", 64)),
+            num_workers=get("num_workers", "auto"),
+            device=str(get("device", "auto")),
+            precision=str(get("precision", "auto")),
+            oof=bool(get("oof", False)),
+            channels_last=get("channels_last", "auto"),
+            transforms=str(get("transforms", "auto")),
         )
         settings.check()
         return settings
@@ -130,8 +146,8 @@ class PredictSettings:
             raise PredictError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.num_workers != "auto" and (not str(self.num_workers).isdigit()):
             raise PredictError(f"num_workers must be auto or an integer >= 0, got {self.num_workers!r}")
-        if str(self.precision) not in PRECISIONS:
-            raise PredictError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if str(self.precision) not in runtime.PRECISIONS:
+            raise PredictError(f"precision must be one of {list(runtime.PRECISIONS)}, got {self.precision!r}")
         if self.channels_last not in ("auto", True, False):
             raise PredictError(f"channels_last must be auto, true or false, got {self.channels_last!r}")
         if self.transforms not in ("auto", "device", "workers"):
@@ -151,23 +167,11 @@ def _path(value: Any) -> Path:
 
 
 def resolve_device(device: str = "auto"):
-    """``auto``: the first GPU if one is visible, else the CPU."""
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise PredictError(f"device={device} but no GPU is visible; use device=auto or device=cpu")
-    return resolved
-
-
-def resolve_precision(precision: str, device) -> str:
-    """``auto``: bf16 autocast on a GPU that supports it (fp16 on older ones), fp32 on the CPU."""
-    from seti.inference.engine import auto_precision
-
-    precision = PRECISIONS[str(precision)]
-    return auto_precision(device.type == "cuda") if precision == "auto" else precision
+    """``auto``: the first GPU if one is visible, else the CPU (:func:`seti.runtime.resolve_device`)."""
+    try:
+        return runtime.resolve_device(device)
+    except ValueError as err:
+        raise PredictError(str(err)) from err
 
 
 def resolve_workers(num_workers: int | str, n_items: int, batch_size: int) -> int:
@@ -202,7 +206,9 @@ def find_checkpoints(path: str | Path, checkpoint: str = "best") -> list[MemberS
     """
     path = _path(path)
     if not path.exists():
-        raise CheckpointError(f"ckpt={path} does not exist: pass a checkpoint file, a run directory or a sweep directory")
+        raise CheckpointError(
+            f"ckpt={path} does not exist: pass a checkpoint file, a run directory or a sweep directory"
+        )
     if path.is_file():
         run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
         if run_dir is None:
@@ -212,15 +218,17 @@ def find_checkpoints(path: str | Path, checkpoint: str = "best") -> list[MemberS
         return [MemberSpec(name, path, run_dir)]
     if (path / METRICS_JSON).is_file() or (path / "checkpoints").is_dir():
         metrics = read_metrics(path)
-        if metrics is not None and metrics.get("status") != "finished":
+        if metrics is not None and metrics.status != "finished":
             raise CheckpointError(
-                f"run {path} did not finish (status {metrics.get('status')!r}"
-                + (f": {metrics.get('error')}" if metrics.get("error") else "")
+                f"run {path} did not finish (status {metrics.status!r}"
+                + (f": {metrics.error}" if metrics.error else "")
                 + "); pass one of its checkpoint files to use it anyway"
             )
         ckpt = path / "checkpoints" / f"{checkpoint}.ckpt"
         if not ckpt.is_file():
-            raise CheckpointError(f"run {path} has no checkpoints/{checkpoint}.ckpt (a non-trainable model, or deleted?)")
+            raise CheckpointError(
+                f"run {path} has no checkpoints/{checkpoint}.ckpt (a non-trainable model, or deleted?)"
+            )
         return [MemberSpec(path.resolve().name, ckpt, path)]
     run_dirs = sorted({p.parent for p in path.rglob(METRICS_JSON)})
     if not run_dirs:
@@ -228,11 +236,12 @@ def find_checkpoints(path: str | Path, checkpoint: str = "best") -> list[MemberS
     members, skipped = [], []
     for run_dir in run_dirs:
         rel = run_dir.relative_to(path).as_posix()
-        metrics = read_metrics(run_dir) or {}
+        metrics = read_metrics(run_dir)
         ckpt = run_dir / "checkpoints" / f"{checkpoint}.ckpt"
-        if metrics.get("status") != "finished":
-            error = f": {metrics['error']}" if metrics.get("error") else ""
-            skipped.append(f"{rel} (status {metrics.get('status')!r}{error})")
+        if metrics is None or metrics.status != "finished":
+            status = None if metrics is None else metrics.status
+            error = f": {metrics.error}" if metrics is not None and metrics.error else ""
+            skipped.append(f"{rel} (status {status!r}{error})")
         elif not ckpt.is_file():
             skipped.append(f"{rel} (finished, but has no checkpoints/{checkpoint}.ckpt)")
         else:
@@ -250,7 +259,7 @@ def find_checkpoints(path: str | Path, checkpoint: str = "best") -> list[MemberS
 
 def load_checkpoint(path: str | Path) -> dict:
     """Load safely (``weights_only=True``: no pickled code runs) and check it is one of train.py's."""
-    from seti.training.checkpoint import CheckpointLoadError, load_checkpoint_file
+    from seti.checkpoints import CheckpointLoadError, load_checkpoint_file
 
     path = Path(path)
     if not path.is_file():
@@ -283,8 +292,11 @@ def preprocessor_from_config(config: dict, where: str | Path = "checkpoint") -> 
         raise CheckpointError(f"{where}: seti_config.data lacks {missing}; cannot rebuild its preprocessing")
     try:
         return Preprocessor(
-            panels=data["panels"], layout=data["layout"], background=data["background"],
-            image_size=tuple(data["image_size"]), clip=None if data["clip"] is None else tuple(data["clip"]),
+            panels=data["panels"],
+            layout=data["layout"],
+            background=data["background"],
+            image_size=tuple(data["image_size"]),
+            clip=None if data["clip"] is None else tuple(data["clip"]),
         )
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{where}: its seti_config.data has an invalid preprocessing: {err}") from err
@@ -299,8 +311,11 @@ def build_model(checkpoint: dict, path: str | Path):
     backbone = {**dict(hp["backbone"]), "pretrained_path": None, "grad_checkpointing": False}
     try:
         model = CadenceClassifier(
-            backbone=backbone, in_chans=int(hp["in_chans"]), optimizer=None,
-            channels_last=False, name=hp.get("name"),  # predict.py's channels_last decides (engine.score_cadences)
+            backbone=backbone,
+            in_chans=int(hp["in_chans"]),
+            optimizer=None,
+            channels_last=False,
+            name=hp.get("name"),  # predict.py's channels_last decides (engine.score_cadences)
         )
     except (TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"checkpoint {path}: cannot build its model {backbone.get('name')!r}: {err}") from err
@@ -315,7 +330,8 @@ def load_weights(model, state: dict, path: str | Path) -> None:
     unexpected = [k for k in state if k not in expected]
     shapes = [
         f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
+        for k in expected
+        if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
     ]
     if missing or unexpected or shapes:
         parts = []
@@ -328,7 +344,8 @@ def load_weights(model, state: dict, path: str | Path) -> None:
         hp = getattr(model, "hparams", {})
         raise CheckpointError(
             f"checkpoint {path} does not fit the model it describes (backbone {hp.get('backbone', {}).get('name')!r}, "
-            f"in_chans={hp.get('in_chans')}): " + "; ".join(parts)
+            f"in_chans={hp.get('in_chans')}): "
+            + "; ".join(parts)
             + ". It holds weights of another model or input shape (another backbone, panels or layout)"
         )
     try:
@@ -414,9 +431,19 @@ def check_files(root: Path, split: str, ids: Sequence[str]) -> None:
 
 
 def predict_ids(
-    members: Sequence[Member], root: Path, split: str, ids: Sequence[str], *, batch_size: int = 64,
-    num_workers: int | str = "auto", device=None, precision: str = "32-true", tta: str = "none",
-    channels_last: bool | str = "auto", transforms: str = "auto", stats: dict | None = None,
+    members: Sequence[Member],
+    root: Path,
+    split: str,
+    ids: Sequence[str],
+    *,
+    batch_size: int = 64,
+    num_workers: int | str = "auto",
+    device=None,
+    precision: str = "32-true",
+    tta: str = "none",
+    channels_last: bool | str = "auto",
+    transforms: str = "auto",
+    stats: dict | None = None,
 ) -> pd.DataFrame:
     """Probabilities of every member for ``ids`` (rows in ``ids`` order): ``id`` + one column per member.
 
@@ -429,7 +456,11 @@ def predict_ids(
     from torch.utils.data import DataLoader
 
     from seti.inference.engine import (
-        CollatePreprocessed, RawCadenceDataset, collate_raw, resolve_transforms, score_cadences,
+        CollatePreprocessed,
+        RawCadenceDataset,
+        collate_raw,
+        resolve_transforms,
+        score_cadences,
     )
 
     device = torch.device(device or "cpu")
@@ -438,14 +469,21 @@ def predict_ids(
     groups = group_by_preprocessing(members)
     where = resolve_transforms(transforms, device, workers)
     loader = DataLoader(
-        RawCadenceDataset([cadence_path(root, split, cadence_id) for cadence_id in ids]), batch_size=batch_size,
-        shuffle=False, num_workers=workers, pin_memory=device.type == "cuda",
+        RawCadenceDataset([cadence_path(root, split, cadence_id) for cadence_id in ids]),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
         collate_fn=CollatePreprocessed(list(groups)) if where == "workers" else collate_raw,
     )
     started = time.perf_counter()
     indices, probs, counts = score_cadences(
-        [(preprocess, _model_stack([m.model for m in group])) for preprocess, group in groups.items()], loader, device,
-        precision, tta, channels_last,
+        [(preprocess, _model_stack([m.model for m in group])) for preprocess, group in groups.items()],
+        loader,
+        device,
+        precision,
+        tta,
+        channels_last,
     )
     seconds = time.perf_counter() - started
     for (preprocess, group), group_probs in zip(groups.items(), probs):
@@ -458,8 +496,15 @@ def predict_ids(
         log.info("%s: %d model(s) with %s", split, len(group), _describe(preprocess))
     log.info(
         "%s: %d cadence(s) read once, preprocessed on the %s, scored by %d model(s) in %d preprocessing group(s) "
-        "(tta=%s) in %.1f s: %.1f cadences/s", split, counts["cadences_read"], "device" if where == "device" else "workers",
-        len(members), len(groups), tta, seconds, len(ids) / max(seconds, 1e-9),
+        "(tta=%s) in %.1f s: %.1f cadences/s",
+        split,
+        counts["cadences_read"],
+        "device" if where == "device" else "workers",
+        len(members),
+        len(groups),
+        tta,
+        seconds,
+        len(ids) / max(seconds, 1e-9),
     )
     if stats is not None:
         stats.update(counts, seconds=seconds, transforms=where)
@@ -494,9 +539,19 @@ def blend(predictions: np.ndarray, method: str = "mean") -> np.ndarray:
 
 # ================================================================================= out-of-fold
 def out_of_fold(
-    members: Sequence[Member], root: Path, labels: pd.DataFrame, *, tta: str = "none", blend_method: str = "mean",
-    reuse_val_predictions: bool | None = None, batch_size: int = 64, num_workers: int | str = "auto", device=None,
-    precision: str = "32-true", channels_last: bool | str = "auto", transforms: str = "auto",
+    members: Sequence[Member],
+    root: Path,
+    labels: pd.DataFrame,
+    *,
+    tta: str = "none",
+    blend_method: str = "mean",
+    reuse_val_predictions: bool | None = None,
+    batch_size: int = 64,
+    num_workers: int | str = "auto",
+    device=None,
+    precision: str = "32-true",
+    channels_last: bool | str = "auto",
+    transforms: str = "auto",
 ) -> dict:
     """Each run's predictions on its own validation fold, averaged per id over runs that cover it.
 
@@ -517,7 +572,9 @@ def out_of_fold(
     for member in members:
         spec = member.spec
         if spec.run_dir is None:
-            raise PredictError(f"oof=true needs run directories, but {spec.ckpt_path} is not inside <run dir>/checkpoints/")
+            raise PredictError(
+                f"oof=true needs run directories, but {spec.ckpt_path} is not inside <run dir>/checkpoints/"
+            )
         val_path = spec.run_dir / VAL_PREDICTIONS_CSV
         if not val_path.is_file():
             raise PredictError(f"oof=true: run {spec.run_dir} has no {VAL_PREDICTIONS_CSV} (its validation ids)")
@@ -539,8 +596,17 @@ def out_of_fold(
             ids = val["id"].tolist()
             check_files(root, "train", ids)
             preds = predict_ids(
-                [member], root, "train", ids, batch_size=batch_size, num_workers=num_workers, device=device,
-                precision=precision, tta=tta, channels_last=channels_last, transforms=transforms,
+                [member],
+                root,
+                "train",
+                ids,
+                batch_size=batch_size,
+                num_workers=num_workers,
+                device=device,
+                precision=precision,
+                tta=tta,
+                channels_last=channels_last,
+                transforms=transforms,
             )[member.name].to_numpy()
             source = f"re-predicted (tta={tta})"
         targets = labels.set_index("id").loc[val["id"], "target"].to_numpy()
@@ -573,7 +639,9 @@ def check_outputs(paths: Sequence[Path], overwrite: bool) -> None:
         while not folder.exists() and folder != folder.parent:
             folder = folder.parent
         if not folder.is_dir():
-            raise PredictError(f"output {path} cannot be written: {folder} is a file, not a folder; choose output= in a folder")
+            raise PredictError(
+                f"output {path} cannot be written: {folder} is a file, not a folder; choose output= in a folder"
+            )
         if not os.access(folder, os.W_OK | os.X_OK):
             raise PredictError(f"output {path} cannot be written: no write permission in {folder}")
 
@@ -594,8 +662,14 @@ def quote_path_overrides(argv: Sequence[str]) -> list[str]:
     out = []
     for item in argv:
         key, sep, value = item.partition("=")
-        if (sep and key in PATH_KEYS and value and value[0] not in "'\"" and not (set(value) & set("'\\\\"))
-                and set(value) & _HYDRA_SPECIAL):
+        if (
+            sep
+            and key in PATH_KEYS
+            and value
+            and value[0] not in "'\""
+            and not (set(value) & set("'\\\\"))
+            and set(value) & _HYDRA_SPECIAL
+        ):
             item = f"{key}='{value}'"
         out.append(item)
     return out
@@ -619,34 +693,66 @@ def predict(cfg: DictConfig | dict) -> dict:
     specs = find_checkpoints(settings.ckpt, settings.checkpoint)
     members = load_members(specs)
     device = resolve_device(settings.device)
-    precision = resolve_precision(settings.precision, device)
+    precision = runtime.resolve_precision(settings.precision, cuda=device.type == "cuda")
     groups = group_by_preprocessing(members)
     log.info(
         "%d member(s) in %d preprocessing group(s) on %s (%s), tta=%s, blend=%s: %s",
-        len(members), len(groups), device, precision, settings.tta, settings.blend, [m.name for m in members],
+        len(members),
+        len(groups),
+        device,
+        precision,
+        settings.tta,
+        settings.blend,
+        [m.name for m in members],
     )
     started = time.perf_counter()
     passes: dict = {}
     member_preds = predict_ids(
-        members, root, "test", ids, batch_size=settings.batch_size, num_workers=settings.num_workers, device=device,
-        precision=precision, tta=settings.tta, channels_last=settings.channels_last, transforms=settings.transforms,
+        members,
+        root,
+        "test",
+        ids,
+        batch_size=settings.batch_size,
+        num_workers=settings.num_workers,
+        device=device,
+        precision=precision,
+        tta=settings.tta,
+        channels_last=settings.channels_last,
+        transforms=settings.transforms,
         stats=passes,
     )
     seconds = time.perf_counter() - started
     names = [m.name for m in members]
     result = pd.DataFrame({"id": ids, "target": blend(member_preds[names].to_numpy(), settings.blend)})
     summary: dict[str, Any] = {
-        "output": str(settings.output), "members_file": str(settings.members_path), "members": names,
-        "num_ids": len(ids), "groups": len(groups), "device": str(device), "precision": precision, "tta": settings.tta,
-        "blend": settings.blend if len(members) > 1 else "single", "test_seconds": seconds,
-        "test_cadences_per_s": len(ids) / max(seconds, 1e-9), "cadences_read": passes["cadences_read"],
-        "channels_last": passes["channels_last"], "transforms": passes["transforms"],
+        "output": str(settings.output),
+        "members_file": str(settings.members_path),
+        "members": names,
+        "num_ids": len(ids),
+        "groups": len(groups),
+        "device": str(device),
+        "precision": precision,
+        "tta": settings.tta,
+        "blend": settings.blend if len(members) > 1 else "single",
+        "test_seconds": seconds,
+        "test_cadences_per_s": len(ids) / max(seconds, 1e-9),
+        "cadences_read": passes["cadences_read"],
+        "channels_last": passes["channels_last"],
+        "transforms": passes["transforms"],
     }
     oof = None
     if settings.oof:
         oof = out_of_fold(
-            members, root, labels, tta=settings.tta, blend_method=settings.blend, batch_size=settings.batch_size,
-            num_workers=settings.num_workers, device=device, precision=precision, channels_last=settings.channels_last,
+            members,
+            root,
+            labels,
+            tta=settings.tta,
+            blend_method=settings.blend,
+            batch_size=settings.batch_size,
+            num_workers=settings.num_workers,
+            device=device,
+            precision=precision,
+            channels_last=settings.channels_last,
             transforms=settings.transforms,
         )
         n_cov, n_all = len(oof["frame"]), len(labels)
@@ -656,16 +762,23 @@ def predict(cfg: DictConfig | dict) -> dict:
         print(message)
         log.info(message)
         summary.update(
-            oof_file=str(settings.oof_path), oof_auroc=oof["auroc"], oof_covered=n_cov, oof_uncovered=oof["uncovered"],
+            oof_file=str(settings.oof_path),
+            oof_auroc=oof["auroc"],
+            oof_covered=n_cov,
+            oof_uncovered=oof["uncovered"],
             oof_per_run=oof["per_run"],
         )
     # Everything computed: write, the submission last so its presence means the job finished.
-    atomic_write_csv(settings.members_path, member_preds)
+    atomic_write_csv(settings.members_path, member_preds, fsync=True)
     if oof is not None:
-        atomic_write_csv(settings.oof_path, oof["frame"])
-    atomic_write_csv(settings.output, result)
+        atomic_write_csv(settings.oof_path, oof["frame"], fsync=True)
+    atomic_write_csv(settings.output, result, fsync=True)
     log.info(
         "wrote %s (%d rows) and %s: %d member(s), %.1f test cadences/s",
-        settings.output, len(result), settings.members_path, len(members), summary["test_cadences_per_s"],
+        settings.output,
+        len(result),
+        settings.members_path,
+        len(members),
+        summary["test_cadences_per_s"],
     )
     return summary

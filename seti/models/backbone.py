@@ -8,11 +8,9 @@ from pathlib import Path
 import timm
 import torch.nn as nn
 
+from seti.checkpoints import PretrainedWeightsError, load_weights_file
+
 WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
-
-
-class PretrainedWeightsError(FileNotFoundError):
-    """The local weights file is missing, unreadable or does not fit the model."""
 
 
 def create_backbone(
@@ -32,7 +30,9 @@ def create_backbone(
     downloaded: without a path the model starts from random weights.
     """
     if name not in timm.list_models():
-        raise ValueError(f"model.backbone.name={name!r} is not a timm model; e.g. tf_efficientnet_b1, tf_efficientnetv2_s")
+        raise ValueError(
+            f"model.backbone.name={name!r} is not a timm model; e.g. tf_efficientnet_b1, tf_efficientnetv2_s"
+        )
     common = dict(in_chans=in_chans, num_classes=1, drop_rate=drop_rate, drop_path_rate=drop_path_rate, **kwargs)
     if pretrained_path:
         path = Path(os.path.expanduser(str(pretrained_path)))
@@ -44,10 +44,12 @@ def create_backbone(
             )
         if path.suffix not in WEIGHT_SUFFIXES:
             raise PretrainedWeightsError(f"{path}: expected a weights file ending in {', '.join(WEIGHT_SUFFIXES)}")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             model = timm.create_model(
-                name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path), num_classes=_file_num_classes(path)), **common
+                name,
+                pretrained=True,
+                pretrained_cfg_overlay=dict(file=str(path), num_classes=_file_num_classes(path)),
+                **common,
             )
         except (RuntimeError, KeyError, ValueError, OSError, EOFError) as err:
             raise PretrainedWeightsError(f"could not load weights {path} into {name}: {err}") from err
@@ -60,28 +62,8 @@ def create_backbone(
 
 def _file_num_classes(path: Path) -> int | None:
     """Classifier size stored in the file, so timm keeps a matching head instead of re-initialising it."""
-    state = load_state_dict(path)
+    state = load_weights_file(path)
     for key in ("classifier.weight", "head.fc.weight", "fc.weight", "head.weight"):
         if key in state:
             return int(state[key].shape[0])
     return None
-
-
-def load_state_dict(path: Path) -> dict:
-    """Load a weights file safely: safetensors, or torch with ``weights_only=True`` (no pickled code)."""
-    import torch
-
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any failure here means an unusable file
-        raise PretrainedWeightsError(f"could not read weights file {path} (corrupt or not a state dict?): {err}") from err
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise PretrainedWeightsError(f"{path} does not hold a state dict")
-    return state

@@ -10,7 +10,8 @@ Launch overhead (a small EfficientNet step at batch 16 is bound by kernel launch
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import lightning as L
 import torch
@@ -21,15 +22,9 @@ from torchvision.ops import sigmoid_focal_loss
 
 from seti.models.backbone import create_backbone
 from seti.models.mixup import Mixup, build_mixup
+from seti.runtime import check_switch, resolve_switch
 
 LOSSES = ("bce", "focal")
-
-
-def check_auto_switch(value: Any, key: str) -> bool | str:
-    """true | false | auto, with a message naming the config key."""
-    if value is True or value is False or value == "auto":
-        return value
-    raise ValueError(f"{key} must be true, false or auto, got {value!r}")
 
 
 class CadenceClassifier(L.LightningModule):
@@ -49,14 +44,22 @@ class CadenceClassifier(L.LightningModule):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"model.loss must be one of {list(LOSSES)}, got {loss!r}")
-        self.channels_last_setting = check_auto_switch(channels_last, "model.channels_last")
-        self.compile_setting = check_auto_switch(compile, "model.compile")
+        self.channels_last_setting = check_switch(channels_last, "model.channels_last")
+        self.compile_setting = check_switch(compile, "model.compile")
         self.mixup = build_mixup(mixup)
         settings = self.mixup.settings() if hasattr(self.mixup, "settings") else {"repr": repr(self.mixup)}
         # Plain values only: checkpoints must load with torch.load(weights_only=True).
         self.save_hyperparameters(
-            {"backbone": dict(backbone), "in_chans": int(in_chans), "loss": loss, "focal_gamma": float(focal_gamma),
-             "mixup": settings, "channels_last": channels_last, "compile": compile, "name": name}
+            {
+                "backbone": dict(backbone),
+                "in_chans": int(in_chans),
+                "loss": loss,
+                "focal_gamma": float(focal_gamma),
+                "mixup": settings,
+                "channels_last": channels_last,
+                "compile": compile,
+                "name": name,
+            }
         )
         self.net = create_backbone(in_chans=in_chans, **backbone)
         self.optimizer_factory = optimizer
@@ -77,12 +80,12 @@ class CadenceClassifier(L.LightningModule):
         ``compile`` wraps the backbone's call in place (``nn.Module.compile``), so state_dict keys and
         checkpoints are unchanged. Called by :meth:`setup`; inference code may call it with its device.
         """
-        on_cuda = torch.device(device).type == "cuda"
-        want_nhwc = on_cuda if self.channels_last_setting == "auto" else bool(self.channels_last_setting)
+        cuda = torch.device(device).type == "cuda"
+        want_nhwc = resolve_switch(self.channels_last_setting, cuda)
         if want_nhwc and not self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
             self.channels_last = True
-        want_compile = on_cuda if self.compile_setting == "auto" else bool(self.compile_setting)
+        want_compile = resolve_switch(self.compile_setting, cuda)
         if want_compile and not self.compiled:
             self.net.compile()
             self.compiled = True

@@ -7,7 +7,8 @@ lives with the model, not the data. The pipeline instantiates it and hands it to
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -52,8 +53,9 @@ class Mixup:
             return True
         return epoch < math.ceil(max_epochs * (1 - self.off_last_fraction))
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, epoch: int | None = None,
-                 max_epochs: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, x: torch.Tensor, y: torch.Tensor, epoch: int | None = None, max_epochs: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the (possibly) mixed batch and its labels; unchanged when inactive or not drawn."""
         if not self.active(epoch, max_epochs) or torch.rand(()) >= self.p:
             return x, y
@@ -85,5 +87,7 @@ def build_mixup(spec: Mapping | DictConfig | Mixup | None) -> Mixup:
 
     built = instantiate({"_target_": target, **plain})
     if not callable(built):
-        raise ValueError(f"aug.mixup._target_={target} built {type(built).__name__}, which is not callable as mixup(x, y)")
+        raise ValueError(
+            f"aug.mixup._target_={target} built {type(built).__name__}, which is not callable as mixup(x, y)"
+        )
     return built

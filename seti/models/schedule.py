@@ -8,7 +8,9 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 
-def warmup_cosine(optimizer: Optimizer, total_steps: int, warmup_fraction: float = 0.05, min_lr_ratio: float = 0.01) -> LambdaLR:
+def warmup_cosine(
+    optimizer: Optimizer, total_steps: int, warmup_fraction: float = 0.05, min_lr_ratio: float = 0.01
+) -> LambdaLR:
     """LambdaLR rising linearly over ``warmup_fraction`` of ``total_steps``, then cosine to ``min_lr_ratio``."""
     if not 0.0 <= warmup_fraction < 1.0:
         raise ValueError(f"model.scheduler.warmup_fraction must be in [0, 1), got {warmup_fraction}")

@@ -13,7 +13,18 @@ from seti.report.stats import (
 from seti.report.sweep import collect_runs, load_epoch_curve, load_predictions
 
 __all__ = [
-    "Report", "ReportError", "build_report", "compare_sweeps", "auc_score", "bootstrap_aucs",
-    "delong_contrast_test", "delong_covariance", "delong_paired_test", "delong_roc_variance",
-    "paired_bootstrap_auc_diff", "collect_runs", "load_epoch_curve", "load_predictions",
+    "Report",
+    "ReportError",
+    "build_report",
+    "compare_sweeps",
+    "auc_score",
+    "bootstrap_aucs",
+    "delong_contrast_test",
+    "delong_covariance",
+    "delong_paired_test",
+    "delong_roc_variance",
+    "paired_bootstrap_auc_diff",
+    "collect_runs",
+    "load_epoch_curve",
+    "load_predictions",
 ]

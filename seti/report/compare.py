@@ -16,13 +16,15 @@ import html
 import math
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
+from seti.report.disclosures import disclosures, resumed_runs
+from seti.report.seeds import VERDICT_RULE, seed_spread, seed_verdict, unpooled_contrast
 from seti.report.stats import (
     auc_score,
     bootstrap_aucs,
@@ -30,8 +32,6 @@ from seti.report.stats import (
     delong_paired_test,
     roc_curve_points,
 )
-from seti.report.disclosures import disclosures, resumed_runs
-from seti.report.seeds import VERDICT_RULE, seed_spread, seed_verdict, unpooled_contrast
 from seti.report.sweep import aug_sort_key, collect_runs, load_epoch_curve, load_predictions, model_sort_key
 
 __all__ = ["ReportError", "Report", "compare_sweeps", "build_report", "main"]
@@ -140,9 +140,20 @@ def _summarise(used: pd.DataFrame) -> pd.DataFrame:
             }
         )
     cols = [
-        "data", "model", "aug", "mean_best_val_auroc", "std_best_val_auroc", "n", "folds", "seeds",
-        "mean_last_val_auroc", "mean_epochs", "mean_wall_time_s", "mean_train_samples_per_s",
-        "max_peak_memory_mb", "reference",
+        "data",
+        "model",
+        "aug",
+        "mean_best_val_auroc",
+        "std_best_val_auroc",
+        "n",
+        "folds",
+        "seeds",
+        "mean_last_val_auroc",
+        "mean_epochs",
+        "mean_wall_time_s",
+        "mean_train_samples_per_s",
+        "max_peak_memory_mb",
+        "reference",
     ]
     df = pd.DataFrame(rows, columns=cols)
     if df.empty:
@@ -189,12 +200,32 @@ def _verdict(aug: str, model: str, diff: float, lo: float, hi: float, p: float, 
 
 def _empty_comparison(data: str, model: str, aug: str) -> dict:
     return {
-        "data": data, "model": model, "aug": aug, "baseline": BASELINE_AUG, "n_pairs": 0,
-        "seeds": "", "folds": "", "n_ids": 0, "n_pos": 0, "auc_aug": math.nan, "auc_none": math.nan,
-        "diff": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "p_delong": math.nan,
-        "fold_diff_mean": math.nan, "fold_diff_std": math.nan, "n_fold_pairs": 0,
-        "unpooled_diff": math.nan, "unpooled_ci_lo": math.nan, "unpooled_ci_hi": math.nan, "unpooled_p": math.nan,
-        "seed_diffs": "", "effect": "not tested", "verdict": "", "note": "",
+        "data": data,
+        "model": model,
+        "aug": aug,
+        "baseline": BASELINE_AUG,
+        "n_pairs": 0,
+        "seeds": "",
+        "folds": "",
+        "n_ids": 0,
+        "n_pos": 0,
+        "auc_aug": math.nan,
+        "auc_none": math.nan,
+        "diff": math.nan,
+        "ci_lo": math.nan,
+        "ci_hi": math.nan,
+        "p_delong": math.nan,
+        "fold_diff_mean": math.nan,
+        "fold_diff_std": math.nan,
+        "n_fold_pairs": 0,
+        "unpooled_diff": math.nan,
+        "unpooled_ci_lo": math.nan,
+        "unpooled_ci_hi": math.nan,
+        "unpooled_p": math.nan,
+        "seed_diffs": "",
+        "effect": "not tested",
+        "verdict": "",
+        "note": "",
     }
 
 
@@ -273,8 +304,10 @@ def _compare_one(
     targets = pd.concat([pooled[s]["target"] for s in seeds])
     targets = targets[~targets.index.duplicated()]
     if len(seeds) > 1 and any(len(pooled[s]) < len(union) for s in seeds):
-        notes.append(f"seeds validate on different ids ({', '.join(str(len(pooled[s])) for s in seeds)} of "
-                     f"{len(union)}); each seed scored on its own ids, resampled jointly")
+        notes.append(
+            f"seeds validate on different ids ({', '.join(str(len(pooled[s])) for s in seeds)} of "
+            f"{len(union)}); each seed scored on its own ids, resampled jointly"
+        )
     y = targets.loc[union].to_numpy()
     row["seeds"] = ",".join(str(s) for s in seeds)
     row["folds"] = ",".join(str(f) for f in sorted(pd.concat([pooled[s]["fold"] for s in seeds]).dropna().unique()))
@@ -282,12 +315,12 @@ def _compare_one(
     row["n_pos"] = int(y.sum()) if len(y) else 0
     k = len(seeds)
     mask = np.vstack([union.isin(pooled[s].index) for s in seeds] * 2)
-    enough = all(
-        int(y[mk].sum()) >= 2 and int((1 - y[mk]).sum()) >= 2 for mk in mask[:k]
-    )
+    enough = all(int(y[mk].sum()) >= 2 and int((1 - y[mk]).sum()) >= 2 for mk in mask[:k])
     if not enough:
         row["note"] = "; ".join(notes + ["too few pooled ids of each class for a test"])
-        row["verdict"] = f"{prefix}{aug} vs {BASELINE_AUG} on {model}: not tested (too few validation ids of each class)"
+        row["verdict"] = (
+            f"{prefix}{aug} vs {BASELINE_AUG} on {model}: not tested (too few validation ids of each class)"
+        )
         return row
 
     # The estimate is mean over seeds of AUC(aug) - AUC(none) on each seed's ids; with one seed this
@@ -305,16 +338,23 @@ def _compare_one(
     boots = boots[np.isfinite(boots)]
     lo, hi = np.quantile(boots, [0.025, 0.975])
     row.update(
-        auc_aug=float(aucs[:k].mean()), auc_none=float(aucs[k:].mean()), diff=float(diff),
-        ci_lo=float(lo), ci_hi=float(hi), p_delong=float(p),
+        auc_aug=float(aucs[:k].mean()),
+        auc_none=float(aucs[k:].mean()),
+        diff=float(diff),
+        ci_lo=float(lo),
+        ci_hi=float(hi),
+        p_delong=float(p),
     )
-    row["effect"], row["verdict"] = _verdict(aug, model, row["diff"], row["ci_lo"], row["ci_hi"], row["p_delong"], prefix)
+    row["effect"], row["verdict"] = _verdict(
+        aug, model, row["diff"], row["ci_lo"], row["ci_hi"], row["p_delong"], prefix
+    )
     row["note"] = "; ".join(notes)
 
     # Unpooled (per fold), per seed and across seeds: the verdict's statistic (seti.report.seeds).
     fold_pairs = {
         (s, int(f["fold"].iloc[0]) if pd.notna(f["fold"].iloc[0]) else -1): f[["id", "target", "pred_a", "pred_b"]]
-        for s, frames in per_seed.items() for f in frames
+        for s, frames in per_seed.items()
+        for f in frames
     }
     combined = unpooled_contrast(fold_pairs, n_boot, seed)
     if combined is None:
@@ -323,18 +363,28 @@ def _compare_one(
     for i, s in enumerate(seeds):
         own = unpooled_contrast({key: f for key, f in fold_pairs.items() if key[0] == s}, n_boot, seed + 1 + i)
         ps = pooled[s]
-        seed_rows.append({
-            "data": data, "model": model, "aug": aug, "seed": s,
-            "folds": ",".join(str(key[1]) for key in fold_pairs if key[0] == s),
-            "n_ids": int(len(ps)),
-            "unpooled_diff": own["diff"] if own else math.nan, "unpooled_ci_lo": own["ci_lo"] if own else math.nan,
-            "unpooled_ci_hi": own["ci_hi"] if own else math.nan, "unpooled_p": own["p"] if own else math.nan,
-            "pooled_diff": (auc_score(ps["target"], ps["pred_a"]) - auc_score(ps["target"], ps["pred_b"]))
-            if ps["target"].nunique() == 2 else math.nan,
-        })
+        seed_rows.append(
+            {
+                "data": data,
+                "model": model,
+                "aug": aug,
+                "seed": s,
+                "folds": ",".join(str(key[1]) for key in fold_pairs if key[0] == s),
+                "n_ids": int(len(ps)),
+                "unpooled_diff": own["diff"] if own else math.nan,
+                "unpooled_ci_lo": own["ci_lo"] if own else math.nan,
+                "unpooled_ci_hi": own["ci_hi"] if own else math.nan,
+                "unpooled_p": own["p"] if own else math.nan,
+                "pooled_diff": (auc_score(ps["target"], ps["pred_a"]) - auc_score(ps["target"], ps["pred_b"]))
+                if ps["target"].nunique() == 2
+                else math.nan,
+            }
+        )
     seed_diffs = [r["unpooled_diff"] for r in seed_rows]
     row.update(
-        unpooled_diff=combined["diff"], unpooled_ci_lo=combined["ci_lo"], unpooled_ci_hi=combined["ci_hi"],
+        unpooled_diff=combined["diff"],
+        unpooled_ci_lo=combined["ci_lo"],
+        unpooled_ci_hi=combined["ci_hi"],
         unpooled_p=combined["p"],
         seed_diffs=", ".join(f"{r['seed']}: {_fmt_diff(r['unpooled_diff'])}" for r in seed_rows),
     )
@@ -347,10 +397,14 @@ def _compare_one(
 def _seed_verdict_text(aug: str, model: str, row: dict, n_seeds: int, prefix: str) -> str:
     """The verdict in words: the unpooled estimate and CI, each seed's sign, and the pooled figure beside it."""
     d = _diff_digits(row["unpooled_diff"], row["unpooled_ci_lo"], row["unpooled_ci_hi"])
-    interval = (f"{_fmt_diff(row['unpooled_diff'], d)} [{_fmt_diff(row['unpooled_ci_lo'], d)}, "
-                f"{_fmt_diff(row['unpooled_ci_hi'], d)}], {_fmt_p(row['unpooled_p'])}")
-    tail = (f" (mean of per-fold differences over {row['n_fold_pairs']} fold x seed pair(s); per seed "
-            f"{row['seed_diffs']}; pooled over folds {_fmt_diff(row['diff'], d)})")
+    interval = (
+        f"{_fmt_diff(row['unpooled_diff'], d)} [{_fmt_diff(row['unpooled_ci_lo'], d)}, "
+        f"{_fmt_diff(row['unpooled_ci_hi'], d)}], {_fmt_p(row['unpooled_p'])}"
+    )
+    tail = (
+        f" (mean of per-fold differences over {row['n_fold_pairs']} fold x seed pair(s); per seed "
+        f"{row['seed_diffs']}; pooled over folds {_fmt_diff(row['diff'], d)})"
+    )
     effect = row["effect"]
     if effect in ("helps", "hurts"):
         text = f"{aug} {effect} {model} by {interval}"
@@ -383,10 +437,32 @@ def _compare(used: pd.DataFrame, preds: _Predictions, n_boot: int, seed: int) ->
         for aug in others:
             rows.append(_compare_one(used, data, model, aug, preds, n_boot, seed, prefix))
     cols = [
-        "data", "model", "aug", "baseline", "n_pairs", "seeds", "folds", "n_ids", "n_pos", "auc_aug", "auc_none",
-        "diff", "ci_lo", "ci_hi", "p_delong", "fold_diff_mean", "fold_diff_std", "n_fold_pairs",
-        "unpooled_diff", "unpooled_ci_lo", "unpooled_ci_hi", "unpooled_p", "seed_diffs", "effect",
-        "verdict", "note",
+        "data",
+        "model",
+        "aug",
+        "baseline",
+        "n_pairs",
+        "seeds",
+        "folds",
+        "n_ids",
+        "n_pos",
+        "auc_aug",
+        "auc_none",
+        "diff",
+        "ci_lo",
+        "ci_hi",
+        "p_delong",
+        "fold_diff_mean",
+        "fold_diff_std",
+        "n_fold_pairs",
+        "unpooled_diff",
+        "unpooled_ci_lo",
+        "unpooled_ci_hi",
+        "unpooled_p",
+        "seed_diffs",
+        "effect",
+        "verdict",
+        "note",
     ]
     seed_rows = [r for row in rows for r in row.pop("_seed_rows", [])]
     return pd.DataFrame(rows, columns=cols), pd.DataFrame(seed_rows)
@@ -398,7 +474,8 @@ def _settings(runs: pd.DataFrame) -> pd.DataFrame:
     df = runs.copy()
     df["data"] = df["data"].fillna("?")
     for data, g in df.groupby("data", sort=True):
-        def vals(col: str) -> str:
+
+        def vals(col: str, g=g) -> str:
             v = g[col].dropna()
             return ", ".join(str(x) for x in sorted(v.unique(), key=str)) if len(v) else "—"
 
@@ -544,8 +621,15 @@ def _plot_curves(used: pd.DataFrame, path: Path) -> Path | None:
     fig, axes = _grid(len(panels))
     for ax, ((data, model), lines) in zip(axes, panels):
         for aug, curve in lines:
-            ax.plot(curve["epoch"], curve["value"], color=_aug_color(aug, all_augs), alpha=0.75, lw=1.2,
-                    marker="o" if len(curve) < 3 else None, ms=3)
+            ax.plot(
+                curve["epoch"],
+                curve["value"],
+                color=_aug_color(aug, all_augs),
+                alpha=0.75,
+                lw=1.2,
+                marker="o" if len(curve) < 3 else None,
+                ms=3,
+            )
         present = sorted({a for a, _ in lines}, key=aug_sort_key)
         ax.legend([Line2D([0], [0], color=_aug_color(a, all_augs)) for a in present], present, fontsize=7, title="aug")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -626,13 +710,17 @@ def _seed_table(seeds: pd.DataFrame) -> pd.DataFrame:
     for _, r in seeds.iterrows():
         row = {"data": r["data"]} if multi else {}
         std = "" if not math.isfinite(r["std_over_seeds"]) else f" ± {r['std_over_seeds']:.4f}"
-        row.update({
-            "model": f"{r['model']} (reference)" if r["model"] in REFERENCE_MODELS else r["model"],
-            "aug": r["aug"], "seeds": int(r["n_seeds"]), "folds": r["folds"],
-            "per seed (mean over folds)": r["seed_values"],
-            "mean ± std over seeds": f"{r['mean_over_seeds']:.4f}{std}",
-            "range": f"{r['min_over_seeds']:.4f} – {r['max_over_seeds']:.4f}",
-        })
+        row.update(
+            {
+                "model": f"{r['model']} (reference)" if r["model"] in REFERENCE_MODELS else r["model"],
+                "aug": r["aug"],
+                "seeds": int(r["n_seeds"]),
+                "folds": r["folds"],
+                "per seed (mean over folds)": r["seed_values"],
+                "mean ± std over seeds": f"{r['mean_over_seeds']:.4f}{std}",
+                "range": f"{r['min_over_seeds']:.4f} – {r['max_over_seeds']:.4f}",
+            }
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -644,11 +732,18 @@ def _seed_comparison_table(seed_comps: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, r in seed_comps.iterrows():
         row = {"data": r["data"]} if multi else {}
-        row.update({
-            "model": r["model"], "aug vs none": f"{r['aug']} vs {BASELINE_AUG}", "seed": r["seed"], "folds": r["folds"],
-            "per-fold mean diff [95% CI]": _interval(r["unpooled_diff"], r["unpooled_ci_lo"], r["unpooled_ci_hi"]),
-            "p": _p_cell(r["unpooled_p"]), "pooled diff": _fmt_diff(r["pooled_diff"]), "ids": int(r["n_ids"]),
-        })
+        row.update(
+            {
+                "model": r["model"],
+                "aug vs none": f"{r['aug']} vs {BASELINE_AUG}",
+                "seed": r["seed"],
+                "folds": r["folds"],
+                "per-fold mean diff [95% CI]": _interval(r["unpooled_diff"], r["unpooled_ci_lo"], r["unpooled_ci_hi"]),
+                "p": _p_cell(r["unpooled_p"]),
+                "pooled diff": _fmt_diff(r["pooled_diff"]),
+                "ids": int(r["n_ids"]),
+            }
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -658,8 +753,13 @@ def _resumed_table(resumed: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     out = resumed.copy()
     out["wall_time_s"] = [f"{v:.0f}" if isinstance(v, float) and math.isfinite(v) else "—" for v in out["wall_time_s"]]
-    out = out.rename(columns={"wall_time_s": "wall time s (all attempts)", "wall_time_s_attempts": "per attempt",
-                              "resume_note": "note"})
+    out = out.rename(
+        columns={
+            "wall_time_s": "wall time s (all attempts)",
+            "wall_time_s_attempts": "per attempt",
+            "resume_note": "note",
+        }
+    )
     return out.astype(object).where(out.notna(), "")
 
 
@@ -707,19 +807,19 @@ img{max-width:100%;border:1px solid #eee}.note{color:#666;font-size:.9em}
 
 _SECTION_INTRO = {
     "table": "Best validation AUROC per run (best checkpoint), mean ± sample std over folds and seeds; "
-             "n = number of runs.",
+    "n = number of runs.",
     "comparisons": "Each aug vs `none` on the SAME validation ids, runs paired by (fold, seed). Per-fold: the mean "
-                   "over (fold, seed) pairs of AUROC(aug) - AUROC(none) on that fold's ids, with a stratified paired "
-                   "bootstrap 95% CI (all curves resampled jointly by id) and a DeLong test; per seed: that seed's "
-                   "per-fold mean. Pooled: predictions pooled over folds (out-of-fold) per seed, then the mean over "
-                   "seeds; pooling mixes the folds' score scales, so it is shown beside the per-fold statistic, not "
-                   "used for the verdict. " + VERDICT_RULE,
+    "over (fold, seed) pairs of AUROC(aug) - AUROC(none) on that fold's ids, with a stratified paired "
+    "bootstrap 95% CI (all curves resampled jointly by id) and a DeLong test; per seed: that seed's "
+    "per-fold mean. Pooled: predictions pooled over folds (out-of-fold) per seed, then the mean over "
+    "seeds; pooling mixes the folds' score scales, so it is shown beside the per-fold statistic, not "
+    "used for the verdict. " + VERDICT_RULE,
     "seeds": "Each training seed's best validation AUROC (mean over its folds), and the spread over seeds: "
-             "how much of a difference between augs one seed could produce on its own.",
+    "how much of a difference between augs one seed could produce on its own.",
     "seed_comparisons": "Each seed's own paired difference against `none` (per-fold mean, its bootstrap 95% CI "
-                        "and DeLong p; pooled over folds beside it).",
+    "and DeLong p; pooled over folds beside it).",
     "resumed": "Runs trained by more than one process (killed and resumed). Their wall time is the sum over "
-               "all attempts when metrics.json records them; older runs are flagged from their logs.",
+    "all attempts when metrics.json records them; older runs are flagged from their logs.",
 }
 
 
@@ -733,12 +833,24 @@ def _write_markdown(rep: Report, tables: dict[str, pd.DataFrame], settings: pd.D
         out += ["`dedoppler` is a classical, non-learning baseline shown for reference.", ""]
     if rep.disclosures:
         out += ["Disclosures:", ""] + [f"- {d}" for d in rep.disclosures] + [""]
-    out += ["## Paired comparisons against `none`", "", _SECTION_INTRO["comparisons"], "", _md_table(tables["comparisons"])]
+    out += [
+        "## Paired comparisons against `none`",
+        "",
+        _SECTION_INTRO["comparisons"],
+        "",
+        _md_table(tables["comparisons"]),
+    ]
     notes = [f"- {r['model']} {r['aug']}: {r['note']}" for _, r in rep.comparisons.iterrows() if r.get("note")]
     if notes:
         out += ["Notes:", ""] + notes + [""]
     out += ["## Seeds", "", _SECTION_INTRO["seeds"], "", _md_table(tables["seeds"])]
-    out += ["### Per-seed paired differences", "", _SECTION_INTRO["seed_comparisons"], "", _md_table(tables["seed_comparisons"])]
+    out += [
+        "### Per-seed paired differences",
+        "",
+        _SECTION_INTRO["seed_comparisons"],
+        "",
+        _md_table(tables["seed_comparisons"]),
+    ]
     out += ["## Plots", ""]
     for title, img in rep.images.items():
         out += [f"### {title}", "", f"![{title}]({img.name})", ""]
@@ -747,16 +859,21 @@ def _write_markdown(rep: Report, tables: dict[str, pd.DataFrame], settings: pd.D
     if rep.problems:
         out += ["Other problems:", ""] + [f"- {p}" for p in rep.problems] + [""]
     out += ["## Data and settings", "", _md_table(settings)]
-    out += ["Per-run numbers: `results.csv`; per-group: `summary.csv`; comparisons: `comparisons.csv`; per seed: "
-            "`seeds.csv`, `seed_comparisons.csv`.", ""]
+    out += [
+        "Per-run numbers: `results.csv`; per-group: `summary.csv`; comparisons: `comparisons.csv`; per seed: "
+        "`seeds.csv`, `seed_comparisons.csv`.",
+        "",
+    ]
     rep.markdown_path.write_text("\n".join(out))
 
 
 def _write_html(rep: Report, tables: dict[str, pd.DataFrame], settings: pd.DataFrame) -> None:
     e = html.escape
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        "<title>Sweep comparison report</title>", f"<style>{_CSS}</style></head><body>",
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>Sweep comparison report</title>",
+        f"<style>{_CSS}</style></head><body>",
         "<h1>Sweep comparison report</h1>",
         "<p>Sweeps: " + ", ".join(f"<code>{e(s)}</code>" for s in sorted(rep.runs["sweep_dir"].unique())) + "</p>",
         "<h2>Verdicts</h2>",
@@ -769,32 +886,56 @@ def _write_html(rep: Report, tables: dict[str, pd.DataFrame], settings: pd.DataF
         parts.append("</ul>")
     else:
         parts.append("<p><em>(no aug vs none comparisons possible)</em></p>")
-    parts += ["<h2>Best validation AUROC (model x aug)</h2>", f"<p class=note>{e(_SECTION_INTRO['table'])}</p>",
-              _html_table(tables["auc"])]
+    parts += [
+        "<h2>Best validation AUROC (model x aug)</h2>",
+        f"<p class=note>{e(_SECTION_INTRO['table'])}</p>",
+        _html_table(tables["auc"]),
+    ]
     if any(m in REFERENCE_MODELS for m in rep.summary.get("model", [])):
-        parts.append("<p class=note><code>dedoppler</code> is a classical, non-learning baseline shown for reference.</p>")
+        parts.append(
+            "<p class=note><code>dedoppler</code> is a classical, non-learning baseline shown for reference.</p>"
+        )
     if rep.disclosures:
-        parts.append("<p class=note>Disclosures:</p><ul class=note>" + "".join(f"<li>{e(d)}</li>" for d in rep.disclosures) + "</ul>")
-    parts += ["<h2>Paired comparisons against <code>none</code></h2>",
-              f"<p class=note>{e(_SECTION_INTRO['comparisons'].replace('`', ''))}</p>", _html_table(tables["comparisons"])]
+        parts.append(
+            "<p class=note>Disclosures:</p><ul class=note>"
+            + "".join(f"<li>{e(d)}</li>" for d in rep.disclosures)
+            + "</ul>"
+        )
+    parts += [
+        "<h2>Paired comparisons against <code>none</code></h2>",
+        f"<p class=note>{e(_SECTION_INTRO['comparisons'].replace('`', ''))}</p>",
+        _html_table(tables["comparisons"]),
+    ]
     notes = [f"{r['model']} {r['aug']}: {r['note']}" for _, r in rep.comparisons.iterrows() if r.get("note")]
     if notes:
         parts.append("<ul class=note>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
-    parts += ["<h2>Seeds</h2>", f"<p class=note>{e(_SECTION_INTRO['seeds'])}</p>", _html_table(tables["seeds"]),
-              "<h3>Per-seed paired differences</h3>",
-              f"<p class=note>{e(_SECTION_INTRO['seed_comparisons'].replace('`', ''))}</p>",
-              _html_table(tables["seed_comparisons"])]
+    parts += [
+        "<h2>Seeds</h2>",
+        f"<p class=note>{e(_SECTION_INTRO['seeds'])}</p>",
+        _html_table(tables["seeds"]),
+        "<h3>Per-seed paired differences</h3>",
+        f"<p class=note>{e(_SECTION_INTRO['seed_comparisons'].replace('`', ''))}</p>",
+        _html_table(tables["seed_comparisons"]),
+    ]
     parts.append("<h2>Plots</h2>")
     for title, img in rep.images.items():
         b64 = base64.b64encode(img.read_bytes()).decode("ascii")
-        parts.append(f"<h3>{e(title)}</h3><img alt=\"{e(title)}\" src=\"data:image/png;base64,{b64}\">")
-    parts += ["<h2>Failed, missing and ignored runs</h2>", _html_table(tables["problems"]),
-              "<h2>Resumed runs</h2>", f"<p class=note>{e(_SECTION_INTRO['resumed'])}</p>", _html_table(tables["resumed"])]
+        parts.append(f'<h3>{e(title)}</h3><img alt="{e(title)}" src="data:image/png;base64,{b64}">')
+    parts += [
+        "<h2>Failed, missing and ignored runs</h2>",
+        _html_table(tables["problems"]),
+        "<h2>Resumed runs</h2>",
+        f"<p class=note>{e(_SECTION_INTRO['resumed'])}</p>",
+        _html_table(tables["resumed"]),
+    ]
     if rep.problems:
         parts.append("<ul>" + "".join(f"<li>{e(p)}</li>" for p in rep.problems) + "</ul>")
-    parts += ["<h2>Data and settings</h2>", _html_table(settings),
-              "<p class=note>Per-run numbers: results.csv; per-group: summary.csv; comparisons: comparisons.csv.</p>",
-              "</body></html>"]
+    parts += [
+        "<h2>Data and settings</h2>",
+        _html_table(settings),
+        "<p class=note>Per-run numbers: results.csv; per-group: summary.csv; comparisons: comparisons.csv.</p>",
+        "</body></html>",
+    ]
     rep.html_path.write_text("\n".join(parts), encoding="utf-8")
 
 
@@ -815,8 +956,11 @@ def _log_wandb(rep: Report, tables: dict[str, pd.DataFrame], force: bool) -> boo
         if not force:
             return False
         run = wandb.init(
-            project=os.environ.get("WANDB_PROJECT", "seti"), job_type="compare", name="compare",
-            mode=os.environ.get("WANDB_MODE", "offline"), dir=str(rep.out_dir),
+            project=os.environ.get("WANDB_PROJECT", "seti"),
+            job_type="compare",
+            name="compare",
+            mode=os.environ.get("WANDB_MODE", "offline"),
+            dir=str(rep.out_dir),
         )
         started = True
 
@@ -873,8 +1017,16 @@ def compare_sweeps(
     preds = _Predictions()
     summary = _summarise(used)
     comps, seed_comps = _compare(used, preds, n_boot, seed)
-    rep = Report(out_dir=out, runs=runs, summary=summary, comparisons=comps, seed_comparisons=seed_comps,
-                 seeds=seed_spread(used), resumed=resumed_runs(runs), disclosures=disclosures(used))
+    rep = Report(
+        out_dir=out,
+        runs=runs,
+        summary=summary,
+        comparisons=comps,
+        seed_comparisons=seed_comps,
+        seeds=seed_spread(used),
+        resumed=resumed_runs(runs),
+        disclosures=disclosures(used),
+    )
 
     if not used.empty:
         for title, fname, fn in (
@@ -886,8 +1038,10 @@ def compare_sweeps(
             if path is not None:
                 rep.images[title] = path
     missing_preds = used[~used["has_predictions"]]
-    rep.problems = [f"{r}: finished but has no val_predictions.csv (left out of paired tests and ROC curves)"
-                    for r in missing_preds["run_name"]] + preds.problems
+    rep.problems = [
+        f"{r}: finished but has no val_predictions.csv (left out of paired tests and ROC curves)"
+        for r in missing_preds["run_name"]
+    ] + preds.problems
     rep.verdicts = [v for v in comps["verdict"].tolist() if v]
 
     tables = {
@@ -932,7 +1086,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="report directory (default: FIRST_SWEEP_DIR/report)")
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--wandb", action="store_true", help="also log tables and plots to W&B (offline unless WANDB_MODE is set)")
+    parser.add_argument(
+        "--wandb", action="store_true", help="also log tables and plots to W&B (offline unless WANDB_MODE is set)"
+    )
     args = parser.parse_args(argv)
     for d in args.sweep_dirs:
         if not Path(d).is_dir():
@@ -940,7 +1096,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.n_boot < 1:
         parser.error("--n-boot must be >= 1")
     try:
-        rep = compare_sweeps(args.sweep_dirs, out_dir=args.out, n_boot=args.n_boot, seed=args.seed, log_to_wandb=args.wandb)
+        rep = compare_sweeps(
+            args.sweep_dirs, out_dir=args.out, n_boot=args.n_boot, seed=args.seed, log_to_wandb=args.wandb
+        )
     except ReportError as exc:
         print(f"compare.py: error: {exc}", file=sys.stderr)
         return 2

@@ -17,8 +17,18 @@ from seti.report.sweep import read_config
 __all__ = ["resumed_runs", "disclosures", "needle_differences"]
 
 #: SyntheticParams fields that describe a needle (what an injected needle is drawn from)
-NEEDLE_FIELDS = ("snr_range", "faint_fraction", "faint_snr_range", "partial_on_fraction", "max_drift_hz_s",
-                 "sine_fraction", "sine_period_range_s", "sine_amplitude_range_hz", "width_range_hz", "profiles")
+NEEDLE_FIELDS = (
+    "snr_range",
+    "faint_fraction",
+    "faint_snr_range",
+    "partial_on_fraction",
+    "max_drift_hz_s",
+    "sine_fraction",
+    "sine_period_range_s",
+    "sine_amplitude_range_hz",
+    "width_range_hz",
+    "profiles",
+)
 
 
 def resumed_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -68,8 +78,10 @@ def disclosures(used: pd.DataFrame) -> list[str]:
             constants = ", ".join(f"{k}={_fmt(v)}" for k, v in (scorer or {}).items())
             out.append(f"{model}: tuned constants ({constants}) were fitted on {fitted_on}.")
         elif str(model) == "dedoppler":
-            out.append("dedoppler: its run config does not record what its tuned constants (OFF-veto window) were "
-                       "fitted on (older run); they may have been tuned on the evaluation generator.")
+            out.append(
+                "dedoppler: its run config does not record what its tuned constants (OFF-veto window) were "
+                "fitted on (older run); they may have been tuned on the evaluation generator."
+            )
     for aug, group in used.groupby("aug", sort=True):
         cfg = _first_config(group)
         cadence = (cfg.get("aug") or {}).get("cadence") or {}
@@ -82,13 +94,19 @@ def disclosures(used: pd.DataFrame) -> list[str]:
             evaluation = (data.get("synthetic") or {}).get("params") or {}
             diff = needle_differences(needle, evaluation)
             if diff:
-                out.append(f"{aug}: injects needles (p={p:g}) from its own distribution, not the synthetic evaluation "
-                           f"data's (injected vs evaluation): " + "; ".join(diff) + ".")
+                out.append(
+                    f"{aug}: injects needles (p={p:g}) from its own distribution, not the synthetic evaluation "
+                    f"data's (injected vs evaluation): " + "; ".join(diff) + "."
+                )
             else:
-                out.append(f"{aug}: injects needles (p={p:g}) drawn from the SAME distribution as the synthetic "
-                           "evaluation data: an oracle augmentation on that data; treat its gain with suspicion.")
+                out.append(
+                    f"{aug}: injects needles (p={p:g}) drawn from the SAME distribution as the synthetic "
+                    "evaluation data: an oracle augmentation on that data; treat its gain with suspicion."
+                )
         else:
             diff = needle_differences(needle, None)
-            out.append(f"{aug}: injects synthetic needles (p={p:g}) into real negatives"
-                       + (" (vs the generator's defaults: " + "; ".join(diff) + ")." if diff else "."))
+            out.append(
+                f"{aug}: injects synthetic needles (p={p:g}) into real negatives"
+                + (" (vs the generator's defaults: " + "; ".join(diff) + ")." if diff else ".")
+            )
     return out

@@ -13,7 +13,7 @@ same side.
 from __future__ import annotations
 
 import math
-from typing import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -64,8 +64,13 @@ def unpooled_contrast(
     alpha = (1.0 - ci) / 2.0
     lo, hi = np.quantile(boots, [alpha, 1.0 - alpha]) if len(boots) else (math.nan, math.nan)
     return {
-        "diff": float(est), "ci_lo": float(lo), "ci_hi": float(hi), "p": float(p), "n_pairs": k_n,
-        "n_ids": int(len(union)), "per_pair": {k: float(aucs[i] - aucs[k_n + i]) for i, k in enumerate(keys)},
+        "diff": float(est),
+        "ci_lo": float(lo),
+        "ci_hi": float(hi),
+        "p": float(p),
+        "n_pairs": k_n,
+        "n_ids": int(len(union)),
+        "per_pair": {k: float(aucs[i] - aucs[k_n + i]) for i, k in enumerate(keys)},
     }
 
 
@@ -95,17 +100,24 @@ def seed_spread(used: pd.DataFrame) -> pd.DataFrame:
         values = {s: float(x["best_val_auroc"].astype(float).mean()) for s, x in per_seed}
         folds = {s: ",".join(str(f) for f in sorted(x["fold"].dropna().unique())) for s, x in per_seed}
         v = np.array(list(values.values()), dtype=float)
-        rows.append({
-            "data": data, "model": model, "aug": aug, "n_seeds": len(v),
-            "seed_values": "; ".join(f"{s}: {values[s]:.4f}" for s in sorted(values, key=_seed_key)),
-            "folds": ", ".join(sorted(set(folds.values()))),
-            "mean_over_seeds": float(v.mean()),
-            "std_over_seeds": float(v.std(ddof=1)) if len(v) > 1 else math.nan,
-            "min_over_seeds": float(v.min()), "max_over_seeds": float(v.max()),
-        })
+        rows.append(
+            {
+                "data": data,
+                "model": model,
+                "aug": aug,
+                "n_seeds": len(v),
+                "seed_values": "; ".join(f"{s}: {values[s]:.4f}" for s in sorted(values, key=_seed_key)),
+                "folds": ", ".join(sorted(set(folds.values()))),
+                "mean_over_seeds": float(v.mean()),
+                "std_over_seeds": float(v.std(ddof=1)) if len(v) > 1 else math.nan,
+                "min_over_seeds": float(v.min()),
+                "max_over_seeds": float(v.max()),
+            }
+        )
     df = pd.DataFrame(rows)
-    order = sorted(range(len(df)), key=lambda i: (str(df["data"][i]), model_sort_key(df["model"][i]),
-                                                  aug_sort_key(df["aug"][i])))
+    order = sorted(
+        range(len(df)), key=lambda i: (str(df["data"][i]), model_sort_key(df["model"][i]), aug_sort_key(df["aug"][i]))
+    )
     return df.iloc[order].reset_index(drop=True)
 
 

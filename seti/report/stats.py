@@ -17,7 +17,7 @@ All functions validate their inputs and raise ``ValueError`` with a message that
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -50,14 +50,10 @@ def _check_labels(y_true) -> np.ndarray:
         raise ValueError("y_true contains NaN or infinite values")
     bad = ~np.isin(yf, (0.0, 1.0))
     if bad.any():
-        raise ValueError(
-            f"y_true must contain only 0 and 1; found {np.unique(yf[bad])[:5].tolist()}"
-        )
+        raise ValueError(f"y_true must contain only 0 and 1; found {np.unique(yf[bad])[:5].tolist()}")
     yb = yf.astype(bool)
     if yb.all() or not yb.any():
-        raise ValueError(
-            "y_true must contain both classes (0 and 1): AUC is undefined with a single class"
-        )
+        raise ValueError("y_true must contain both classes (0 and 1): AUC is undefined with a single class")
     return yb
 
 

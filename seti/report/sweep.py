@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,11 +31,37 @@ __all__ = [
 
 #: columns of :func:`collect_runs`, in order (results.csv uses the same)
 RUN_COLUMNS = [
-    "sweep_dir", "run_name", "status", "error", "data", "model", "aug", "fold", "num_folds", "seed",
-    "experiment", "best_val_auroc", "last_val_auroc", "epochs", "wall_time_s", "attempts", "resumed",
-    "wall_time_s_attempts", "resume_note", "train_samples_per_s",
-    "peak_memory_mb", "image_size", "max_epochs", "overrides", "has_predictions", "duplicate_of",
-    "run_dir", "metrics_path", "predictions_path", "metrics_csv_path", "config_path",
+    "sweep_dir",
+    "run_name",
+    "status",
+    "error",
+    "data",
+    "model",
+    "aug",
+    "fold",
+    "num_folds",
+    "seed",
+    "experiment",
+    "best_val_auroc",
+    "last_val_auroc",
+    "epochs",
+    "wall_time_s",
+    "attempts",
+    "resumed",
+    "wall_time_s_attempts",
+    "resume_note",
+    "train_samples_per_s",
+    "peak_memory_mb",
+    "image_size",
+    "max_epochs",
+    "overrides",
+    "has_predictions",
+    "duplicate_of",
+    "run_dir",
+    "metrics_path",
+    "predictions_path",
+    "metrics_csv_path",
+    "config_path",
 ]
 
 _SKIP_DIR_NAMES = {"wandb", ".hydra", "checkpoints", "__pycache__"}
@@ -185,8 +212,13 @@ def _resume_info(metrics: dict, run_dir: Path) -> tuple[int | None, bool | None,
     for log in sorted(run_dir.glob("*.log")):
         try:
             if _RESTORE_MARK in log.read_text(errors="replace"):
-                return attempts, True, walls_text, (
-                    f"older run (no 'resumed' in metrics.json); {log.name} shows a resume: its wall time covers the last process only"
+                return (
+                    attempts,
+                    True,
+                    walls_text,
+                    (
+                        f"older run (no 'resumed' in metrics.json); {log.name} shows a resume: its wall time covers the last process only"
+                    ),
                 )
         except OSError:
             continue

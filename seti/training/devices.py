@@ -22,9 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from filelock import FileLock, Timeout
 
@@ -62,7 +63,10 @@ class GpuSlot:
 
 
 def acquire_slot(
-    count: int, jobs_per_gpu: int = 1, lock_dir: str | Path | None = None, poll_s: float = 2.0,
+    count: int,
+    jobs_per_gpu: int = 1,
+    lock_dir: str | Path | None = None,
+    poll_s: float = 2.0,
     timeout_s: float = 24 * 3600,
 ) -> GpuSlot:
     """Block until one of ``count`` GPUs has one of its ``jobs_per_gpu`` slots free; return it, held."""
@@ -155,9 +159,16 @@ def auto_jobs_per_gpu(free_gib: Iterable[float], job_gib: float, auto: Mapping, 
     return max(1, min(fit, int(auto["max_jobs_per_gpu"]), by_cpu))
 
 
-def resolve_jobs_per_gpu(requested: Any, auto: Mapping | None = None, model: str = "", batch_size: int = 16,
-                         image_size: Any = (512, 512), task_overrides: Iterable[str] | None = None,
-                         sweeper_params: Mapping | None = None, free_gib: list[float] | None = None) -> int:
+def resolve_jobs_per_gpu(
+    requested: Any,
+    auto: Mapping | None = None,
+    model: str = "",
+    batch_size: int = 16,
+    image_size: Any = (512, 512),
+    task_overrides: Iterable[str] | None = None,
+    sweeper_params: Mapping | None = None,
+    free_gib: list[float] | None = None,
+) -> int:
     """``launcher.jobs_per_gpu``: an integer >= 1 as given, or ``auto`` (see module docstring)."""
     if str(requested) != "auto":
         try:
@@ -177,13 +188,20 @@ def resolve_jobs_per_gpu(requested: Any, auto: Mapping | None = None, model: str
     jobs = auto_jobs_per_gpu(free, job_gib, auto)
     log.info(
         "launcher.jobs_per_gpu=auto: %d job(s) per GPU (free %s GiB, ~%.1f GiB per job for models %s, batch %s, "
-        "image %s)", jobs, [round(f, 1) for f in free], job_gib, models, batches, sizes,
+        "image %s)",
+        jobs,
+        [round(f, 1) for f in free],
+        job_gib,
+        models,
+        batches,
+        sizes,
     )
     return jobs
 
 
-def sweep_n_jobs(requested: Any, auto: Any, model: Any, batch_size: Any, image_size: Any, task_overrides: Any,
-                 sweeper_params: Any) -> int:
+def sweep_n_jobs(
+    requested: Any, auto: Any, model: Any, batch_size: Any, image_size: Any, task_overrides: Any, sweeper_params: Any
+) -> int:
     """Resolver behind ``hydra.launcher.n_jobs`` of launcher=gpus: GPUs (at least 1) x jobs per GPU.
 
     Registered with ``use_cache=True``: resolved once in the launching process, and Hydra copies that
@@ -194,8 +212,15 @@ def sweep_n_jobs(requested: Any, auto: Any, model: Any, batch_size: Any, image_s
     def plain(value):
         return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
-    per_gpu = resolve_jobs_per_gpu(requested, plain(auto), str(model), int(batch_size), plain(image_size),
-                                   plain(task_overrides), plain(sweeper_params))
+    per_gpu = resolve_jobs_per_gpu(
+        requested,
+        plain(auto),
+        str(model),
+        int(batch_size),
+        plain(image_size),
+        plain(task_overrides),
+        plain(sweeper_params),
+    )
     return max(1, gpu_count()) * per_gpu
 
 

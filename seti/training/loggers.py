@@ -71,8 +71,16 @@ def wandb_logger(
 
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     logger = WandbLogger(
-        project=project, entity=entity, save_dir=save_dir, name=name, group=group, tags=tags,
-        config=run_config, mode=mode, reinit="finish_previous", **kwargs,
+        project=project,
+        entity=entity,
+        save_dir=save_dir,
+        name=name,
+        group=group,
+        tags=tags,
+        config=run_config,
+        mode=mode,
+        reinit="finish_previous",
+        **kwargs,
     )
     logger.seti_log_images = int(log_images)
     return logger

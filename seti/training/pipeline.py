@@ -29,15 +29,15 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from seti.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
+from seti.checkpoints import AtomicCheckpointIO, load_checkpoint_file
 from seti.config import check_config, job_dirname
 from seti.data.layout import TEST_LABELS_CSV
-from seti.inference.engine import auto_precision, predict_probabilities
+from seti.inference.engine import predict_probabilities
 from seti.models.mixup import build_mixup
+from seti.rundir import METRICS_JSON, SKIPPED_CSV, VAL_PREDICTIONS_CSV, read_metrics
+from seti.runtime import on_cuda, resolve_benchmark, resolve_precision
 from seti.training import ddp
-from seti.training.artifacts import (
-    METRICS_JSON, SKIPPED_CSV, VAL_PREDICTIONS_CSV, atomic_write_csv, atomic_write_json, atomic_write_text, read_metrics,
-)
-from seti.training.checkpoint import AtomicCheckpointIO, load_checkpoint_file
 from seti.training.devices import acquire_gpu, job_share
 
 log = logging.getLogger(__name__)
@@ -95,25 +95,6 @@ class ConfigInCheckpoint(Callback):
         checkpoint["seti_config"] = self.config
 
 
-def resolve_precision(precision: Any, accelerator: str) -> Any:
-    """``auto``: bf16-mixed on a GPU that supports it, 16-mixed on an older GPU, else 32-true."""
-    return auto_precision(on_gpu=accelerator != "cpu") if precision == "auto" else precision
-
-
-def on_cuda(accelerator: str) -> bool:
-    """Whether a Trainer with this ``accelerator`` setting trains on a CUDA GPU."""
-    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-
-
-def resolve_benchmark(benchmark: Any, accelerator: str) -> bool | None:
-    """``trainer.benchmark``: ``auto`` turns cudnn's autotuner on on CUDA (every batch has the same size)."""
-    if benchmark == "auto":
-        return on_cuda(accelerator)
-    if benchmark is None or benchmark is True or benchmark is False:
-        return benchmark
-    raise ValueError(f"trainer.benchmark must be true, false, auto or null, got {benchmark!r}")
-
-
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     """``auto`` resumes from this run's last.ckpt when a previous attempt left one.
 
@@ -130,7 +111,9 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     else:
         path = Path(ckpt_path)
         if not path.is_file():
-            raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist; use ckpt_path=auto to resume this run dir, or null")
+            raise FileNotFoundError(
+                f"ckpt_path={ckpt_path} does not exist; use ckpt_path=auto to resume this run dir, or null"
+            )
     load_checkpoint_file(path, purpose="resume")
     return str(path)
 
@@ -156,11 +139,20 @@ def build_loggers(cfg: DictConfig) -> list:
             # Built by hand: the resolved config holds _target_ keys that instantiate() would build.
             kwargs = OmegaConf.to_container(spec, resolve=True)
             factory = get_method(kwargs.pop("_target_"))
-            loggers.append(factory(
-                **kwargs, name=name, group=group,
-                tags=[f"model={cfg.model.name}", f"aug={cfg.aug.name}", f"data={cfg.data.source}", f"fold={cfg.data.fold}"],
-                run_config=OmegaConf.to_container(cfg, resolve=True),
-            ))
+            loggers.append(
+                factory(
+                    **kwargs,
+                    name=name,
+                    group=group,
+                    tags=[
+                        f"model={cfg.model.name}",
+                        f"aug={cfg.aug.name}",
+                        f"data={cfg.data.source}",
+                        f"fold={cfg.data.fold}",
+                    ],
+                    run_config=OmegaConf.to_container(cfg, resolve=True),
+                )
+            )
         else:
             loggers.append(instantiate(spec))
     return loggers
@@ -168,7 +160,7 @@ def build_loggers(cfg: DictConfig) -> list:
 
 def build_callbacks(cfg: DictConfig, has_logger: bool) -> list[Callback]:
     callbacks = []
-    for key, spec in (cfg.get("callbacks") or {}).items():
+    for spec in (cfg.get("callbacks") or {}).values():
         if spec is None:
             continue
         callback = instantiate(spec)
@@ -234,9 +226,9 @@ def train(cfg: DictConfig) -> dict:
     """
     output_dir = Path(cfg.paths.output_dir).resolve()
     existing = read_metrics(output_dir)
-    if cfg.get("skip_finished", True) and existing and existing.get("status") == "finished":
+    if cfg.get("skip_finished", True) and existing and existing.finished:
         log.info("skipping %s: already finished (skip_finished=false to train again)", output_dir)
-        return existing
+        return existing.to_dict()
     with signals_interrupt() as received:
         return _train(cfg, output_dir, received)
 
@@ -244,9 +236,16 @@ def train(cfg: DictConfig) -> dict:
 def _train(cfg: DictConfig, output_dir: Path, received: dict) -> dict:
     started = time.time()
     summary: dict[str, Any] = {
-        "status": "running", "error": None, "model": cfg.model.get("name"), "aug": cfg.aug.get("name"),
-        "data": cfg.data.get("source"), "fold": cfg.data.get("fold"), "num_folds": cfg.data.get("num_folds"),
-        "seed": cfg.get("seed"), "experiment": cfg.get("experiment_name"), "run_dir": str(output_dir),
+        "status": "running",
+        "error": None,
+        "model": cfg.model.get("name"),
+        "aug": cfg.aug.get("name"),
+        "data": cfg.data.get("source"),
+        "fold": cfg.data.get("fold"),
+        "num_folds": cfg.data.get("num_folds"),
+        "seed": cfg.get("seed"),
+        "experiment": cfg.get("experiment_name"),
+        "run_dir": str(output_dir),
         "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
         "warnings": [],
     }
@@ -268,8 +267,12 @@ def _train(cfg: DictConfig, output_dir: Path, received: dict) -> dict:
                 trainer_overrides.update(accelerator="gpu", devices=[gpu_lock.index])
                 log.info("this job runs on GPU %d (slot %d of %d)", gpu_lock.index, gpu_lock.slot, share.jobs_per_gpu)
             OmegaConf.update(cfg, "data.num_workers", share.num_workers)
-            summary.update(gpu=None if gpu_lock is None else gpu_lock.index, jobs_per_gpu=share.jobs_per_gpu,
-                           parallel_jobs=share.concurrent_jobs, num_workers=share.num_workers)
+            summary.update(
+                gpu=None if gpu_lock is None else gpu_lock.index,
+                jobs_per_gpu=share.jobs_per_gpu,
+                parallel_jobs=share.concurrent_jobs,
+                num_workers=share.num_workers,
+            )
         accelerator = trainer_overrides.get("accelerator", cfg.trainer.get("accelerator", "auto"))
         benchmark = resolve_benchmark(cfg.trainer.get("benchmark"), accelerator)
         datamodule = instantiate(cfg.data, aug=cfg.aug, _recursive_=False)
@@ -291,10 +294,17 @@ def _train(cfg: DictConfig, output_dir: Path, received: dict) -> dict:
             clock = AttemptClock(output_dir, resumed=resume_from is not None, started=started)
             set_aside_csv_log(output_dir)
         trainer: L.Trainer = instantiate(
-            cfg.trainer, logger=loggers or False,
-            callbacks=[*callbacks, meter, ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)), *([clock] if clock else [])],
+            cfg.trainer,
+            logger=loggers or False,
+            callbacks=[
+                *callbacks,
+                meter,
+                ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)),
+                *([clock] if clock else []),
+            ],
             plugins=[AtomicCheckpointIO()],
-            precision=resolve_precision(cfg.trainer.get("precision", "auto"), accelerator), benchmark=benchmark,
+            precision=resolve_precision(cfg.trainer.get("precision", "auto"), on_cuda(accelerator)),
+            benchmark=benchmark,
             **trainer_overrides,
         )
         ddp.prepare_ddp_relaunch()
@@ -309,7 +319,7 @@ def _train(cfg: DictConfig, output_dir: Path, received: dict) -> dict:
         checkpoint = best_checkpoint_callback(trainer) if trainable else None
         best_path = checkpoint.best_model_path if checkpoint is not None else ""
         predictions = _validation_predictions(model, datamodule, best_path, trainer)
-        atomic_write_csv(output_dir / VAL_PREDICTIONS_CSV, predictions)
+        atomic_write_csv(output_dir / VAL_PREDICTIONS_CSV, predictions, fsync=True)
         from sklearn.metrics import roc_auc_score
 
         predictions_auroc = float(roc_auc_score(predictions.target, predictions.pred))
@@ -319,28 +329,33 @@ def _train(cfg: DictConfig, output_dir: Path, received: dict) -> dict:
             best_val_auroc=float(best_score) if best_score is not None else predictions_auroc,
             last_val_auroc=float(last_logged) if last_logged is not None else predictions_auroc,
             val_auroc_of_predictions=predictions_auroc,
-            best_checkpoint=best_path or None, epochs=int(trainer.current_epoch) if trainable else 0,
-            train_samples_per_s=meter.samples_per_s, precision=str(trainer.precision),
+            best_checkpoint=best_path or None,
+            epochs=int(trainer.current_epoch) if trainable else 0,
+            train_samples_per_s=meter.samples_per_s,
+            precision=str(trainer.precision),
             peak_memory_mb=peak_memory_mb(model.device),
-            num_val=len(predictions), num_train=len(datamodule.train_set) if datamodule.train_set is not None else 0,
+            num_val=len(predictions),
+            num_train=len(datamodule.train_set) if datamodule.train_set is not None else 0,
         )
         if hasattr(model, "cadences_per_s"):
             summary["cadences_per_s"] = model.cadences_per_s
         # Training is done and recorded: what follows can only add warnings, never fail the run.
         if will_test:
             try:
-                results = trainer.test(model, datamodule=datamodule, ckpt_path=best_path or None, verbose=False, weights_only=True)
+                results = trainer.test(
+                    model, datamodule=datamodule, ckpt_path=best_path or None, verbose=False, weights_only=True
+                )
                 summary["test_auroc"] = float(results[0]["test/auroc"]) if results else None
             except Exception as err:  # noqa: BLE001 - recorded, the trained model stands
                 _warn(summary, "test stage", err)
         _write_skipped(output_dir, datamodule, summary)
         _finish_summary(summary, "finished", clock, started)
-        atomic_write_json(output_dir / METRICS_JSON, summary)
+        atomic_write_json(output_dir / METRICS_JSON, summary, fsync=True)
         try:
             _log_report_media(loggers, predictions, datamodule)
         except Exception as err:  # noqa: BLE001
             _warn(summary, "W&B media (ROC curve, sample images)", err)
-            atomic_write_json(output_dir / METRICS_JSON, summary)
+            atomic_write_json(output_dir / METRICS_JSON, summary, fsync=True)
         log.info("finished: best val AUROC %.4f -> %s", summary["best_val_auroc"], output_dir)
         return summary
     except BaseException as err:
@@ -349,15 +364,19 @@ def _train(cfg: DictConfig, output_dir: Path, received: dict) -> dict:
             signum = signal.SIGINT
         if is_rank_zero():
             if signum is not None:
-                summary.update(status="interrupted", error=(
-                    f"interrupted by {signal.Signals(signum).name}; run the same command again to resume from "
-                    "checkpoints/last.ckpt (ckpt_path=auto)"))
+                summary.update(
+                    status="interrupted",
+                    error=(
+                        f"interrupted by {signal.Signals(signum).name}; run the same command again to resume from "
+                        "checkpoints/last.ckpt (ckpt_path=auto)"
+                    ),
+                )
             else:
                 summary.update(status="failed", error=f"{type(err).__name__}: {err}")
             _finish_summary(summary, summary["status"], clock, started)
             output_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(output_dir / METRICS_JSON, summary)
-            atomic_write_text(output_dir / "error.txt", traceback.format_exc())
+            atomic_write_json(output_dir / METRICS_JSON, summary, fsync=True)
+            atomic_write_text(output_dir / "error.txt", traceback.format_exc(), fsync=True)
             log.error("run %s (%s); recorded in %s", summary["status"], summary["error"], output_dir / METRICS_JSON)
         _finish_wandb(loggers, exit_code=1)
         loggers = []
@@ -377,7 +396,7 @@ def _warn(summary: dict, step: str, err: BaseException) -> None:
     log.warning("%s (the run stays finished)", message)
 
 
-def _finish_summary(summary: dict, status: str, clock: "AttemptClock | None", started: float) -> None:
+def _finish_summary(summary: dict, status: str, clock: AttemptClock | None, started: float) -> None:
     """Status, wall time of this attempt and of all attempts, NaN -> null (JSON has no NaN)."""
     if clock is not None:
         clock.stop(status)
@@ -385,7 +404,10 @@ def _finish_summary(summary: dict, status: str, clock: "AttemptClock | None", st
     else:
         attempts = [time.time() - started]
     summary.update(
-        status=status, attempts=len(attempts), resumed=len(attempts) > 1, wall_time_s=float(sum(attempts)),
+        status=status,
+        attempts=len(attempts),
+        resumed=len(attempts) > 1,
+        wall_time_s=float(sum(attempts)),
         wall_time_s_attempts=[float(t) for t in attempts],
     )
     for key, value in list(summary.items()):
@@ -405,7 +427,7 @@ def _write_skipped(output_dir: Path, datamodule, summary: dict) -> None:
     unique = list({(row["id"], row.get("split")): row for row in rows}.values())
     summary["skipped"] = len({row["id"] for row in unique})
     if unique:
-        atomic_write_csv(output_dir / SKIPPED_CSV, pd.DataFrame(unique))
+        atomic_write_csv(output_dir / SKIPPED_CSV, pd.DataFrame(unique), fsync=True)
 
 
 def best_checkpoint_callback(trainer: L.Trainer) -> ModelCheckpoint | None:
@@ -419,8 +441,12 @@ def _validation_predictions(model, datamodule, best_path: str, trainer: L.Traine
     if best_path:
         model.load_state_dict(load_checkpoint_file(best_path)["state_dict"])
     loader = torch.utils.data.DataLoader(
-        datamodule.val_set, batch_size=datamodule.eval_batch_size, shuffle=False, num_workers=datamodule.num_workers,
-        multiprocessing_context=datamodule.multiprocessing_context, collate_fn=datamodule.val_set.collate,
+        datamodule.val_set,
+        batch_size=datamodule.eval_batch_size,
+        shuffle=False,
+        num_workers=datamodule.num_workers,
+        multiprocessing_context=datamodule.multiprocessing_context,
+        collate_fn=datamodule.val_set.collate,
     )
     device = trainer.strategy.root_device
     if datamodule.transforms == "device":
@@ -469,8 +495,10 @@ def merge_csv_logs(output_dir: Path) -> None:
             merged = merged[~(merged["epoch"] >= frame["epoch"].min())]
         merged = frame if merged is None else pd.concat([merged, frame], ignore_index=True)
     if merged is not None:
-        atomic_write_csv(current, merged)
-    for path in earlier:  # the merged file holds them now; a kill before this line only leaves duplicates the next merge drops
+        atomic_write_csv(current, merged, fsync=True)
+    for (
+        path
+    ) in earlier:  # the merged file holds them now; a kill before this line only leaves duplicates the next merge drops
         path.unlink(missing_ok=True)
 
 
@@ -489,7 +517,9 @@ class AttemptClock(Callback):
         self.path = Path(output_dir) / ATTEMPTS_JSON
         previous = self._read() if resumed else []
         self.started, self.every_s, self._written = started, every_s, 0.0
-        self.entries = previous + [{"pid": os.getpid(), "started_unix": round(started, 3), "wall_time_s": 0.0, "status": "running"}]
+        self.entries = previous + [
+            {"pid": os.getpid(), "started_unix": round(started, 3), "wall_time_s": 0.0, "status": "running"}
+        ]
         self._write()
 
     def _read(self) -> list[dict]:
@@ -503,7 +533,7 @@ class AttemptClock(Callback):
         self.entries[-1]["wall_time_s"] = round(time.time() - self.started, 3)
         if status is not None:
             self.entries[-1]["status"] = status
-        atomic_write_json(self.path, {"attempts": self.entries})
+        atomic_write_json(self.path, {"attempts": self.entries}, fsync=True)
         self._written = time.time()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

@@ -44,9 +44,9 @@ def iter_records(path: str | Path):
         if left_in_block < RECORD_HEADER:
             pos += left_in_block
             continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + RECORD_HEADER])
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + RECORD_HEADER])
         pos += RECORD_HEADER
-        chunk = data[pos:pos + length]
+        chunk = data[pos : pos + length]
         pos += length
         if kind == FULL:
             yield chunk
