@@ -34,8 +34,9 @@ from seti.checkpoints import AtomicCheckpointIO, load_checkpoint_file
 from seti.config import check_config, job_dirname
 from seti.data.layout import TEST_LABELS_CSV
 from seti.inference.engine import predict_probabilities
+from seti.metrics import auroc_or_nan
 from seti.models.mixup import build_mixup
-from seti.rundir import METRICS_JSON, SKIPPED_CSV, VAL_PREDICTIONS_CSV, read_metrics
+from seti.rundir import METRICS_JSON, SKIPPED_CSV, VAL_PREDICTIONS_CSV, checkpoint_path, read_metrics
 from seti.runtime import on_cuda, resolve_benchmark, resolve_precision
 from seti.training import ddp
 from seti.training.devices import acquire_gpu, job_share
@@ -312,24 +313,26 @@ def _train(cfg: DictConfig, output_dir: Path, received: dict) -> dict:
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
         else:
             trainer.validate(model, datamodule=datamodule)
+            # A model with nothing to train (the dedoppler baseline) still leaves checkpoints/best.ckpt with its
+            # config, so predict.py takes it like any other run.
+            trainer.save_checkpoint(checkpoint_path(output_dir, "best"), weights_only=False)
         if not trainer.is_global_zero:
             return summary
         if trainable:
             merge_csv_logs(output_dir)
         checkpoint = best_checkpoint_callback(trainer) if trainable else None
         best_path = checkpoint.best_model_path if checkpoint is not None else ""
+        saved = best_path or (str(checkpoint_path(output_dir, "best")) if not trainable else "")
         predictions = _validation_predictions(model, datamodule, best_path, trainer)
         atomic_write_csv(output_dir / VAL_PREDICTIONS_CSV, predictions, fsync=True)
-        from sklearn.metrics import roc_auc_score
-
-        predictions_auroc = float(roc_auc_score(predictions.target, predictions.pred))
+        predictions_auroc = auroc_or_nan(predictions.target, predictions.pred)
         best_score = checkpoint.best_model_score if checkpoint is not None else None
         last_logged = trainer.callback_metrics.get("val/auroc")
         summary.update(
             best_val_auroc=float(best_score) if best_score is not None else predictions_auroc,
             last_val_auroc=float(last_logged) if last_logged is not None else predictions_auroc,
             val_auroc_of_predictions=predictions_auroc,
-            best_checkpoint=best_path or None,
+            best_checkpoint=saved or None,
             epochs=int(trainer.current_epoch) if trainable else 0,
             train_samples_per_s=meter.samples_per_s,
             precision=str(trainer.precision),
