@@ -11,7 +11,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from seti.config import register_resolvers
+from seti.training.resolvers import register_resolvers
 
 register_resolvers()
 

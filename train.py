@@ -3,8 +3,8 @@
 import hydra
 from omegaconf import DictConfig
 
-from seti.config import register_resolvers
 from seti.training.pipeline import train
+from seti.training.resolvers import register_resolvers
 
 register_resolvers()
 

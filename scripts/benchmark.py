@@ -127,7 +127,7 @@ def _model(name: str, in_chans: int):
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    from seti.config import register_resolvers
+    from seti.training.resolvers import register_resolvers
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
@@ -227,7 +227,7 @@ print(json.dumps({"model": name, "device": dev, "peak_mb": peak}))
 
 def bench_memory(models: list[str], batch_size: int, image_size) -> list[dict]:
     """Peak memory of two training steps per model, each in a fresh process (GPU: allocated; CPU: RSS)."""
-    from seti.config import register_resolvers
+    from seti.training.resolvers import register_resolvers
 
     register_resolvers()
     out = []
@@ -505,7 +505,7 @@ def compose_train(overrides: list[str]):
     """train.py's config, composed as train.py composes it (no Hydra run: the caller sets paths.output_dir)."""
     from hydra import compose, initialize_config_dir
 
-    from seti.config import register_resolvers
+    from seti.training.resolvers import register_resolvers
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
@@ -749,8 +749,8 @@ def augmentation_study() -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from seti.config import register_resolvers
     from seti.training.devices import sweep_values
+    from seti.training.resolvers import register_resolvers
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):

@@ -8,8 +8,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from seti.training.devices import gpu_count, sweep_n_jobs
-
 #: characters a job directory name keeps as they are: all of them plain in Hydra's override grammar, so
 #: ``python predict.py ckpt=<job dir>`` works as pasted (no '=', ',', brackets, braces, quotes, '~', ':').
 _PLAIN = re.compile(r"[A-Za-z0-9.+]+")
@@ -61,22 +59,6 @@ def job_dirname(overrides: Any = None, exclude: Any = None, default: str = "defa
     return name if exact else f"{name}-{digest[:6]}"
 
 
-def register_resolvers() -> None:
-    """Idempotent: train.py and tests call it before Hydra composes."""
-    if not OmegaConf.has_resolver("seti.job_dirname"):
-        OmegaConf.register_new_resolver(
-            "seti.job_dirname",
-            lambda overrides, exclude=None: job_dirname(
-                OmegaConf.to_container(overrides) if OmegaConf.is_config(overrides) else overrides,
-                OmegaConf.to_container(exclude) if OmegaConf.is_config(exclude) else exclude,
-            ),
-        )
-    if not OmegaConf.has_resolver("seti.gpu_count"):
-        OmegaConf.register_new_resolver("seti.gpu_count", lambda: max(1, gpu_count()))
-    if not OmegaConf.has_resolver("seti.sweep_n_jobs"):  # cached: decided once at launch, read by every job
-        OmegaConf.register_new_resolver("seti.sweep_n_jobs", sweep_n_jobs, use_cache=True)
-
-
 def check_config(cfg: DictConfig) -> None:
     """Fail before any work with a message naming the key and the fix."""
     missing = sorted(OmegaConf.missing_keys(cfg))
@@ -125,6 +107,8 @@ def check_config(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=None)
         if value is not None and (config_number(cfg, key) <= 0):
             raise ValueError(f"{key} must be > 0 (or null), got {value}")
+    if cfg.trainer.get("benchmark") not in (None, True, False, "auto"):
+        raise ValueError(f"trainer.benchmark must be true, false, auto or null, got {cfg.trainer.benchmark!r}")
     if cfg.get("ckpt_path") not in (None, "auto") and not isinstance(cfg.ckpt_path, str):
         raise ValueError(f"ckpt_path must be auto, null or a path, got {cfg.ckpt_path!r}")
     if cfg.get("test_after_fit", "auto") not in ("auto", True, False):

@@ -16,8 +16,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
-from seti.config import register_resolvers
 from seti.training import devices
+from seti.training.resolvers import register_resolvers
 
 REPO = Path(__file__).resolve().parents[1]
 AUTO = {

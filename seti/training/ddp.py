@@ -41,3 +41,8 @@ def teardown_ddp() -> None:
     if in_multirun():
         for name in DDP_ENV_VARS:
             os.environ.pop(name, None)
+
+
+def is_rank_zero() -> bool:
+    """Rank 0 of the job (the only process that writes the run directory)."""
+    return int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0

@@ -29,21 +29,14 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from seti.runtime import gpu_count
+
 log = logging.getLogger(__name__)
 
 #: The batch size and image area the per-model memory figures in conf/launcher/gpus.yaml were measured at.
 REFERENCE_BATCH = 16
 REFERENCE_AREA = 512 * 512
 GIB = 2**30
-
-
-def gpu_count() -> int:
-    try:
-        import torch
-
-        return torch.cuda.device_count()
-    except Exception:  # noqa: BLE001 - no CUDA runtime at all
-        return 0
 
 
 def default_lock_dir() -> Path:

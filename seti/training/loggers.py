@@ -84,3 +84,33 @@ def wandb_logger(
     )
     logger.seti_log_images = int(log_images)
     return logger
+
+
+def log_report_media(loggers: list, predictions, datamodule) -> None:
+    """ROC curve of the validation predictions and sample input images into W&B (when it is a logger)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        if not isinstance(logger, WandbLogger):
+            continue
+        import wandb
+
+        from seti.reports_media import roc_figure, sample_images
+
+        run = logger.experiment
+        run.log({"val/roc_curve": wandb.Image(roc_figure(predictions.target.to_numpy(), predictions.pred.to_numpy()))})
+        count = getattr(logger, "seti_log_images", 0)
+        if count and datamodule.train_set is not None:
+            images = [wandb.Image(img, caption=cap) for img, cap in sample_images(datamodule.train_set, count)]
+            run.log({"train/samples": images})
+
+
+def finish_wandb(loggers: list, exit_code: int) -> None:
+    """Close this job's W&B run so the next sweep job starts its own."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    if any(isinstance(logger, WandbLogger) for logger in loggers):
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish(exit_code=exit_code)
