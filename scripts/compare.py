@@ -2,7 +2,7 @@
 
     python scripts/compare.py logs/multirun/2024-06-01_12-00-00 [MORE_SWEEP_DIRS] [--out DIR] [--n-boot N] [--seed S] [--wandb]
 
-All logic lives in seti.report.compare so it is importable and tested.
+All logic lives in seti.report (entry point seti.report.compare.main) so it is importable and tested.
 """
 
 from seti.report.compare import main

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from seti.data.augment import build_augment
 from seti.data.layout import LABELS_CSV, SUBMISSION_CSV, CadenceDataError, cadence_path, load_cadence, read_id_table
 from seti.data.preprocess import Preprocessor
-from seti.viz import plot_augmented_views, plot_cadences
+from seti.figures import plot_augmented_views, plot_cadences
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

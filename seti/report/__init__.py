@@ -1,4 +1,8 @@
-"""Compare sweep runs: paired AUROC statistics, run collection and the Markdown/HTML report."""
+"""Compare sweep runs: paired AUROC statistics, run collection and the Markdown/HTML report.
+
+sweep (collect runs) -> analysis (numbers, verdicts; stats, seeds, disclosures) -> tables, render
+(Markdown, HTML, W&B) and seti.figures.report (plots); compare holds the entry points.
+"""
 
 from seti.report.compare import Report, ReportError, build_report, compare_sweeps
 from seti.report.stats import (

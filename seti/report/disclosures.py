@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from seti.report.sweep import read_config
+from seti.rundir import read_config
 
 __all__ = ["resumed_runs", "disclosures", "needle_differences"]
 

@@ -2,12 +2,12 @@
 
 A run directory is any directory below a sweep directory holding ``.hydra/config.yaml`` or
 ``metrics.json``. Runs that crashed before writing ``metrics.json`` (or wrote ``status: failed``) are
-kept as rows with a status and an error, so a report can never silently drop them.
+kept as rows with a status and an error, so a report can never silently drop them. File names and the
+metrics record come from :mod:`seti.rundir`, the one description of a run directory.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -16,7 +16,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
+
+from seti.rundir import (
+    CHECKPOINTS,
+    CONFIG_YAML,
+    CSV_LOG,
+    HYDRA_DIR,
+    METRICS_JSON,
+    VAL_PREDICTIONS_CSV,
+    MetricsFileError,
+    RunMetrics,
+    metrics_path,
+    read_choices,
+    read_config,
+    read_metrics,
+    read_overrides,
+)
 
 __all__ = [
     "RUN_COLUMNS",
@@ -64,7 +79,7 @@ RUN_COLUMNS = [
     "config_path",
 ]
 
-_SKIP_DIR_NAMES = {"wandb", ".hydra", "checkpoints", "__pycache__"}
+_SKIP_DIR_NAMES = {"wandb", HYDRA_DIR, CHECKPOINTS, "__pycache__"}
 _REPORT_DIR_NAME = "report"
 _AUG_ORDER = {"none": 0, "light": 1, "strong": 2}
 
@@ -93,9 +108,9 @@ def find_run_dirs(sweep_dir: str | Path) -> list[Path]:
     """
     root = Path(sweep_dir)
     found: set[Path] = set()
-    for marker in ("metrics.json", ".hydra/config.yaml"):
-        for path in root.rglob(marker):
-            run_dir = path.parent if marker == "metrics.json" else path.parent.parent
+    for marker in (Path(METRICS_JSON), CONFIG_YAML):
+        for path in root.rglob(str(marker)):
+            run_dir = path.parents[len(marker.parts) - 1]
             rel_parts = run_dir.relative_to(root).parts
             if any(part in _SKIP_DIR_NAMES for part in rel_parts):
                 continue
@@ -103,46 +118,6 @@ def find_run_dirs(sweep_dir: str | Path) -> list[Path]:
                 continue
             found.add(run_dir)
     return sorted(found)
-
-
-def read_config(run_dir: str | Path) -> dict:
-    """The run's resolved-at-launch Hydra config (``.hydra/config.yaml``) as a dict, {} if absent."""
-    path = Path(run_dir) / ".hydra" / "config.yaml"
-    if not path.is_file():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _read_overrides(run_dir: Path) -> list[str]:
-    path = run_dir / ".hydra" / "overrides.yaml"
-    if not path.is_file():
-        return []
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return []
-    return [str(x) for x in data] if isinstance(data, list) else []
-
-
-def _read_choices(run_dir: Path) -> dict[str, str]:
-    """Config-group choices Hydra recorded (``hydra.runtime.choices`` in ``.hydra/hydra.yaml``).
-
-    The most reliable source of ``model=b1`` when metrics.json is missing: it holds defaults too,
-    not just the command-line overrides, and the group's own ``name`` key may be a timm name.
-    """
-    path = run_dir / ".hydra" / "hydra.yaml"
-    if not path.is_file():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text())
-        choices = data["hydra"]["runtime"]["choices"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        return {}
-    return {str(k): str(v) for k, v in choices.items() if v is not None} if isinstance(choices, dict) else {}
 
 
 def _overrides_dict(overrides: Iterable[str]) -> dict[str, str]:
@@ -153,19 +128,6 @@ def _overrides_dict(overrides: Iterable[str]) -> dict[str, str]:
         key, value = item.split("=", 1)
         out[key.lstrip("+~")] = value
     return out
-
-
-def _find_key(tree: Any, keys: Sequence[str]) -> Any:
-    """First value of any of ``keys`` found breadth-first in a nested dict (configs move keys around)."""
-    queue = [tree]
-    while queue:
-        node = queue.pop(0)
-        if isinstance(node, dict):
-            for key in keys:
-                if key in node and not isinstance(node[key], dict):
-                    return node[key]
-            queue.extend(v for v in node.values() if isinstance(v, dict))
-    return None
 
 
 def _group_name(cfg: dict, group: str) -> Any:
@@ -197,18 +159,17 @@ def _last_error_line(run_dir: Path) -> str | None:
 _RESTORE_MARK = "Restoring states from the checkpoint path"  # Lightning's line when a fit resumes
 
 
-def _resume_info(metrics: dict, run_dir: Path) -> tuple[int | None, bool | None, str | None, str | None]:
+def _resume_info(record: RunMetrics | None, run_dir: Path) -> tuple[int | None, bool | None, str | None, str | None]:
     """(attempts, resumed, per-attempt wall times, note) from metrics.json, or for older runs without
     those keys from the run's logs (Lightning says where it restored from); None when unknown."""
-    attempts = _int_or_none(metrics.get("attempts"))
-    resumed = metrics.get("resumed")
-    walls = metrics.get("wall_time_s_attempts")
+    if record is None:
+        return None, None, None, None
+    attempts = _int_or_none(record.attempts)
+    walls = record.wall_time_s_attempts
     walls_text = "+".join(f"{_num(w):.0f}" for w in walls) if isinstance(walls, list) and walls else None
-    if resumed is not None:
-        resumed = bool(resumed)
+    if record.resumed is not None:
+        resumed = bool(record.resumed)
         return attempts, resumed, walls_text, ("wall time summed over all attempts" if resumed else None)
-    if not metrics:
-        return attempts, None, walls_text, None
     for log in sorted(run_dir.glob("*.log")):
         try:
             if _RESTORE_MARK in log.read_text(errors="replace"):
@@ -240,90 +201,103 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
+def _config_value(cfg: dict, dotted: str) -> Any:
+    """The value at a known config path (``data.fold``), None where the run's config lacks it."""
+    node: Any = cfg
+    for key in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
+
+
 def _describe_run(run_dir: Path, sweep_dir: Path) -> dict:
     cfg = read_config(run_dir)
-    overrides = _read_overrides(run_dir)
+    overrides = read_overrides(run_dir)
     ov = _overrides_dict(overrides)
-    choices = _read_choices(run_dir)
-    metrics_path = run_dir / "metrics.json"
-    metrics: dict = {}
+    choices = read_choices(run_dir)
+    record: RunMetrics | None = None
     status, error = "missing", None
-    if metrics_path.is_file():
-        try:
-            metrics = json.loads(metrics_path.read_text())
-            if not isinstance(metrics, dict):
-                raise ValueError("top level is not a JSON object")
-            status = str(metrics.get("status") or "unknown")
-            error = metrics.get("error")
-        except (OSError, ValueError) as exc:
-            metrics, status, error = {}, "failed", f"unreadable metrics.json: {exc}"
-    else:
+    try:
+        record = read_metrics(run_dir, strict=True)
+    except MetricsFileError as exc:  # the row names the run directory; the message says what is wrong
+        status, error = "failed", f"unreadable {METRICS_JSON}: {exc.__cause__ or exc}"
+    if record is not None:
+        status = str(record.status or "unknown")
+        error = record.error
+    elif error is None:
         hint = _last_error_line(run_dir)
-        error = "no metrics.json (the run crashed, was killed or is still running)"
+        error = f"no {METRICS_JSON} (the run crashed, was killed or is still running)"
         if hint:
             error += f"; last error in log: {hint}"
     if status not in ("finished", "failed", "missing") and error is None:
-        error = f"unexpected status {status!r} in metrics.json"
+        error = f"unexpected status {status!r} in {METRICS_JSON}"
 
-    def pick(key: str, cfg_keys: Sequence[str], group: str | None = None) -> Any:
-        if metrics.get(key) is not None:
-            return metrics[key]
-        for k, v in ov.items():
-            if k == key or k.endswith("." + key):
-                return v
-        if group is not None and group in choices:
-            return choices[group]
-        if group is not None:
-            name = _group_name(cfg, group)
-            if name is not None:
-                return name
-        return _find_key(cfg, cfg_keys)
+    def group(name: str) -> Any:
+        """A config-group choice (data, model, aug): the record's, else the override, else Hydra's recorded
+        choice, and only then the group's own ``name`` key (which may be a timm name, not ``b1``)."""
+        recorded = getattr(record, name, None)
+        if recorded is not None:
+            return recorded
+        if name in ov:
+            return ov[name]
+        if name in choices:
+            return choices[name]
+        return _group_name(cfg, name)
 
-    attempts, resumed, walls_text, resume_note = _resume_info(metrics, run_dir)
-    preds = run_dir / "val_predictions.csv"
-    metrics_csv = run_dir / "csv" / "metrics.csv"
+    def setting(name: str, config_path: str) -> Any:
+        """A setting the record holds (newer runs) or, for older or crashed runs, the config at a known path."""
+        recorded = getattr(record, name, None)
+        return recorded if recorded is not None else _config_value(cfg, config_path)
+
+    attempts, resumed, walls_text, resume_note = _resume_info(record, run_dir)
+    metrics_file = metrics_path(run_dir)
+    preds = run_dir / VAL_PREDICTIONS_CSV
+    metrics_csv = run_dir / CSV_LOG
     if not metrics_csv.is_file():
-        alt = sorted((run_dir / "csv").glob("**/metrics.csv")) if (run_dir / "csv").is_dir() else []
+        csv_dir = run_dir / CSV_LOG.parent
+        alt = sorted(csv_dir.glob(f"**/{CSV_LOG.name}")) if csv_dir.is_dir() else []
         metrics_csv = alt[-1] if alt else metrics_csv
     try:
         run_name = str(run_dir.relative_to(sweep_dir)) or "."
     except ValueError:
         run_name = run_dir.name
-    image_size = _find_key(cfg, ("image_size", "img_size", "input_size"))
+    image_size = setting("image_size", "data.image_size")
     if isinstance(image_size, list):
         image_size = "x".join(str(v) for v in image_size)
+    experiment = record.experiment if record is not None else None
     row = {
         "sweep_dir": str(sweep_dir),
         "run_name": run_name,
         "status": status,
         "error": None if error is None else str(error),
-        "data": pick("data", (), group="data"),
-        "model": pick("model", (), group="model"),
-        "aug": pick("aug", (), group="aug"),
-        "fold": _int_or_none(pick("fold", ("fold",))),
-        "num_folds": _int_or_none(pick("num_folds", ("num_folds", "n_folds", "folds"))),
-        "seed": _int_or_none(pick("seed", ("seed",))),
-        "experiment": metrics.get("experiment", choices.get("experiment")),
-        "best_val_auroc": _num(metrics.get("best_val_auroc")),
-        "last_val_auroc": _num(metrics.get("last_val_auroc")),
-        "epochs": _int_or_none(metrics.get("epochs")),
-        "wall_time_s": _num(metrics.get("wall_time_s")),
+        "data": group("data"),
+        "model": group("model"),
+        "aug": group("aug"),
+        "fold": _int_or_none(setting("fold", "data.fold")),
+        "num_folds": _int_or_none(setting("num_folds", "data.num_folds")),
+        "seed": _int_or_none(setting("seed", "seed")),
+        "experiment": experiment if experiment is not None else choices.get("experiment"),
+        "best_val_auroc": _num(record.best_val_auroc if record else None),
+        "last_val_auroc": _num(record.last_val_auroc if record else None),
+        "epochs": _int_or_none(record.epochs if record else None),
+        "wall_time_s": _num(record.wall_time_s if record else None),
         "attempts": attempts,
         "resumed": resumed,
         "wall_time_s_attempts": walls_text,
         "resume_note": resume_note,
-        "train_samples_per_s": _num(metrics.get("train_samples_per_s")),
-        "peak_memory_mb": _num(metrics.get("peak_memory_mb")),
+        "train_samples_per_s": _num(record.train_samples_per_s if record else None),
+        "peak_memory_mb": _num(record.peak_memory_mb if record else None),
         "image_size": image_size,
-        "max_epochs": _int_or_none(_find_key(cfg.get("trainer", {}), ("max_epochs",))),
-        "overrides": " ".join(metrics.get("overrides") or overrides),
+        "max_epochs": _int_or_none(setting("max_epochs", "trainer.max_epochs")),
+        "overrides": " ".join((record.overrides if record else None) or overrides),
         "has_predictions": preds.is_file(),
         "duplicate_of": None,
         "run_dir": str(run_dir),
-        "metrics_path": str(metrics_path) if metrics_path.is_file() else None,
+        "metrics_path": str(metrics_file) if metrics_file.is_file() else None,
         "predictions_path": str(preds) if preds.is_file() else None,
         "metrics_csv_path": str(metrics_csv) if metrics_csv.is_file() else None,
-        "config_path": str(run_dir / ".hydra" / "config.yaml") if cfg else None,
+        "config_path": str(run_dir / CONFIG_YAML) if cfg else None,
     }
     for key in ("data", "model", "aug", "experiment"):
         if row[key] is not None:
@@ -378,7 +352,7 @@ def load_predictions(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     if path.is_dir():
-        path = path / "val_predictions.csv"
+        path = path / VAL_PREDICTIONS_CSV
     df = pd.read_csv(path, dtype={"id": str})
     missing = {"id", "target", "pred"} - set(df.columns)
     if missing:

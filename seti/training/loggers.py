@@ -95,7 +95,7 @@ def log_report_media(loggers: list, predictions, datamodule) -> None:
             continue
         import wandb
 
-        from seti.reports_media import roc_figure, sample_images
+        from seti.figures import roc_figure, sample_images
 
         run = logger.experiment
         run.log({"val/roc_curve": wandb.Image(roc_figure(predictions.target.to_numpy(), predictions.pred.to_numpy()))})

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from seti.data.layout import ON_PANELS, PANEL_NAMES  # noqa: E402
+from seti.data.layout import ON_PANELS, PANEL_NAMES
+from seti.figures.canvas import new_figure, save
 
 
 def _limits(array: np.ndarray) -> tuple[float, float]:
@@ -22,7 +19,8 @@ def plot_cadences(cadences: list[np.ndarray], titles: list[str], out: str | Path
     """One column per cadence, six rows of panels (A ON / B OFF / ...), frequency across, time down."""
     if not cadences:
         raise ValueError("no cadences to plot")
-    fig, axes = plt.subplots(6, len(cadences), figsize=(3.0 * len(cadences), 7.5), squeeze=False, sharex=True)
+    fig = new_figure(figsize=(3.0 * len(cadences), 7.5))
+    axes = fig.subplots(6, len(cadences), squeeze=False, sharex=True)
     for column, (cadence, title) in enumerate(zip(cadences, titles)):
         cadence = cadence.astype(np.float32)
         low, high = _limits(cadence)
@@ -38,7 +36,7 @@ def plot_cadences(cadences: list[np.ndarray], titles: list[str], out: str | Path
         axes[0, column].set_title(title, fontsize=9)
     fig.suptitle("cadences: panels in observation order, ON target in red", fontsize=10)
     fig.tight_layout()
-    return _save(fig, out, dpi)
+    return save(fig, out, dpi)
 
 
 def plot_augmented_views(
@@ -46,8 +44,8 @@ def plot_augmented_views(
 ) -> Path:
     """The raw cadence (six panels stacked) beside model inputs after augmentation, each with its label."""
     raw = np.concatenate(list(cadence.astype(np.float32)), axis=0)
-    fig, axes = plt.subplots(1, 1 + len(views), figsize=(2.6 * (1 + len(views)), 6.5), squeeze=False)
-    axes = axes[0]
+    fig = new_figure(figsize=(2.6 * (1 + len(views)), 6.5))
+    axes = fig.subplots(1, 1 + len(views), squeeze=False)[0]
     low, high = _limits(raw)
     axes[0].imshow(raw, aspect="auto", cmap="viridis", vmin=low, vmax=high, interpolation="nearest")
     axes[0].set_title(f"raw\n{title}", fontsize=8)
@@ -63,12 +61,4 @@ def plot_augmented_views(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
-    return _save(fig, out, dpi)
-
-
-def _save(fig, out: str | Path, dpi: int) -> Path:
-    from seti.atomic import atomic_write
-
-    atomic_write(out, lambda handle: fig.savefig(handle, dpi=dpi, format="png"))
-    plt.close(fig)
-    return Path(out)
+    return save(fig, out, dpi)

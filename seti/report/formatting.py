@@ -1,0 +1,40 @@
+"""How the report writes numbers: AUROCs, signed differences, intervals and p-values.
+
+One place, so a verdict sentence and the table beside it print the same digits.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def fmt_auc(x: float) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{x:.4f}"
+
+
+def fmt_diff(x: float, digits: int = 3) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{x:+.{digits}f}"
+
+
+def fmt_p(p: float) -> str:
+    if p is None or not math.isfinite(p):
+        return "p=—"
+    if p < 0.001:
+        return "p<0.001"
+    if p < 0.01:
+        return f"p={p:.3f}"
+    return f"p={p:.2f}"
+
+
+def diff_digits(*values: float) -> int:
+    finite = [abs(v) for v in values if v is not None and math.isfinite(v)]
+    return 4 if finite and max(finite) < 0.01 else 3
+
+
+def interval(diff: float, lo: float, hi: float) -> str:
+    d = diff_digits(diff, lo, hi)
+    return f"{fmt_diff(diff, d)} [{fmt_diff(lo, d)}, {fmt_diff(hi, d)}]"
+
+
+def p_cell(p: float) -> str:
+    return fmt_p(p).removeprefix("p=") if p is not None and math.isfinite(p) else "—"
