@@ -22,6 +22,10 @@ ID_PATTERN = re.compile(r"^[0-9a-f]{15}$")
 LABELS_CSV = "train_labels.csv"
 SUBMISSION_CSV = "sample_submission.csv"
 TEST_LABELS_CSV = "test_labels.csv"  # synthetic data only: Kaggle's test labels are private
+#: MAD -> standard deviation of a normal distribution (1 / Phi^-1(3/4)): the robust noise scale every
+#: background cleaner (preprocess, the dedoppler baseline) puts cadence pixels on. Here, at the bottom of the
+#: imports, so the numpy-only baseline need not import the torch preprocessing to share it.
+MAD_TO_STD = 1.4826
 
 
 class CadenceDataError(ValueError):
