@@ -26,7 +26,7 @@ import pandas as pd
 from seti.baselines.dedoppler import DedopplerScorer, dedoppler_maps, preprocess, score_maps
 from seti.data.layout import LABELS_CSV, cadence_path, load_cadence
 from seti.data.synthetic import SyntheticParams, ensure_dataset
-from seti.report.stats import auc_score
+from seti.metrics import auc_score
 
 EVALUATION_SEED = 0  # conf/data/synthetic.yaml data.synthetic.seed: never fit on it
 

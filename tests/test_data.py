@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from seti.data.datamodule import CadenceDataModule, UnpaddedDistributedSampler
+from seti.data.dataset import CadenceDataset
 from seti.data.folds import assign_folds, split_fold
 from seti.data.layout import CADENCE_SHAPE, CadenceDataError, cadence_path, load_cadence, read_id_table
 from seti.data.preprocess import Preprocessor
@@ -52,10 +53,11 @@ def test_datamodule_on_real_sample(sample_root):
     assert len(dm.train_set) + len(dm.val_set) == 6
     x, y, index = next(iter(dm.train_dataloader()))
     assert x.shape == (2, 6, 32, 64) and x.dtype == torch.float32 and set(y.tolist()) <= {0.0, 1.0}
-    dm.setup("predict")
-    batch = next(iter(dm.predict_dataloader()))
+    # unlabelled cadences (the DataModule has no predict stage: predict.py has its own loader)
+    ids = pd.read_csv(sample_root / "sample_submission.csv").id.tolist()
+    unlabelled = CadenceDataset(sample_root, "test", ids, None, dm.preprocess)
+    batch = next(iter(torch.utils.data.DataLoader(unlabelled, batch_size=2, collate_fn=unlabelled.collate)))
     assert batch[0].shape[1:] == (6, 32, 64) and (batch[1] == -1).all()
-    assert dm.predict_set.ids == pd.read_csv(sample_root / "sample_submission.csv").id.tolist()
 
 
 # ---- bad input: each gets an error naming the file/row -----------------------------------------

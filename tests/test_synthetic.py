@@ -172,7 +172,7 @@ def test_ensure_dataset_reuses_and_refuses(dataset: Path, monkeypatch, tmp_path:
     def boom(*args, **kwargs):
         raise AssertionError("must not regenerate")
 
-    monkeypatch.setattr(S, "write_dataset", boom)
+    monkeypatch.setattr(S.writer, "write_dataset", boom)  # ensure_dataset calls it from its own module
     assert S.ensure_dataset(dataset, **ARGS) == dataset
     with pytest.raises(CadenceDataError, match="data.root"):
         S.ensure_dataset(dataset, **{**ARGS, "seed": 9})

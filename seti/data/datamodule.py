@@ -1,4 +1,4 @@
-"""``CadenceDataModule``: Kaggle-layout (real or synthetic) cadences -> train/val/test/predict loaders."""
+"""``CadenceDataModule``: Kaggle-layout (real or synthetic) cadences -> train/val/test loaders."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from seti.data.augment import build_cadence_augment, build_image_augment, check_aug_keys
 from seti.data.dataset import CadenceDataset, find_bad_files
 from seti.data.folds import split_fold
-from seti.data.layout import LABELS_CSV, SUBMISSION_CSV, TEST_LABELS_CSV, CadenceDataError, cadence_path, read_id_table
+from seti.data.layout import LABELS_CSV, TEST_LABELS_CSV, CadenceDataError, cadence_path, read_id_table
 from seti.data.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,13 @@ class UnpaddedDistributedSampler(DistributedSampler):
 
 
 class CadenceDataModule(L.LightningDataModule):
-    """Reads ``ROOT/train_labels.csv`` and ``ROOT/sample_submission.csv`` in the Kaggle layout.
+    """Reads ``ROOT/train_labels.csv`` (and, for the test stage, ``ROOT/test_labels.csv``) in the Kaggle layout.
 
     ``source=synthetic`` first generates such a layout under ``root`` with setigen (once; a file lock
     keeps parallel sweep jobs from racing). Validation is fold ``fold`` of a deterministic stratified
     ``num_folds``-fold split seeded by ``seed``; the test set is ``ROOT/test`` scored against
-    ``ROOT/test_labels.csv`` where one exists (synthetic data); the predict set is the submission's ids.
+    ``ROOT/test_labels.csv`` where one exists (synthetic data). Predictions for a submission are not made
+    here: ``predict.py`` (seti.inference) reads ``ROOT/sample_submission.csv`` with its own loader.
 
     ``transforms``: where cadences become model inputs. ``workers``: preprocessing and albumentations in
     the DataLoader workers. ``device``: workers only read raw float16 cadences, and
@@ -149,7 +150,6 @@ class CadenceDataModule(L.LightningDataModule):
         self.train_set: CadenceDataset | None = None
         self.val_set: CadenceDataset | None = None
         self.test_set: CadenceDataset | None = None
-        self.predict_set: CadenceDataset | None = None
 
     @property
     def in_chans(self) -> int:
@@ -248,9 +248,6 @@ class CadenceDataModule(L.LightningDataModule):
                 )
             labels = self._drop_bad(read_id_table(path, require_binary_target=True), "test")
             self.test_set = self._dataset("test", labels, augment=False)
-        if stage == "predict" and self.predict_set is None:
-            table = self._drop_bad(read_id_table(self.root / SUBMISSION_CSV, require_binary_target=False), "test")
-            self.predict_set = CadenceDataset(self.root, "test", table["id"].tolist(), None, self.dataset_preprocess)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(
@@ -262,9 +259,6 @@ class CadenceDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False, batch_size=self.eval_batch_size)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.predict_set, shuffle=False, batch_size=self.eval_batch_size)
 
     def state_dict(self) -> dict[str, Any]:
         return {"skipped": self.skipped}

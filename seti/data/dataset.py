@@ -14,7 +14,14 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from seti.data.augment import CadenceAugment
-from seti.data.layout import CADENCE_SHAPE, CadenceDataError, cadence_path, load_cadence
+from seti.data.layout import (
+    CADENCE_SHAPE,
+    CadenceDataError,
+    cadence_array_problem,
+    cadence_path,
+    load_cadence,
+    missing_cadence,
+)
 from seti.data.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
@@ -29,7 +36,7 @@ def check_header(path: Path) -> str | None:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        return f"missing cadence file {path}"
+        return missing_cadence(path)
     except OSError as err:  # a symlink loop, an unreadable directory, ...
         return f"cannot read {path}: {err.strerror or err}"
     try:
@@ -44,12 +51,9 @@ def check_header(path: Path) -> str | None:
         return f"cannot read {path}: {err.strerror or err}"
     except Exception as err:  # noqa: BLE001 - any header failure means "not a .npy file"
         return f"{path} is not a valid .npy file (truncated or corrupt?): {err}"
-    if dtype.hasobject:
-        return f"{path} holds a pickled object array; refusing to unpickle an untrusted file"
-    if tuple(shape) != CADENCE_SHAPE:
-        return f"{path} has shape {tuple(shape)}, expected {CADENCE_SHAPE} (panels, time, frequency)"
-    if dtype.kind != "f":
-        return f"{path} has dtype {dtype}, expected float16"
+    problem = cadence_array_problem(path, shape, dtype)
+    if problem is not None:
+        return problem
     expected = offset + int(np.prod(shape)) * dtype.itemsize
     if size < expected:
         return f"{path} is truncated: {size} bytes, expected {expected}"
@@ -79,7 +83,7 @@ def find_bad_files(paths: list[Path], full: bool = False, workers: int | None = 
 class CadenceDataset(Dataset):
     """Cadences of one split: returns ``(image float32 (C, H, W), target float32, index)``.
 
-    ``targets`` is None for the unlabelled predict set (target -1). Cadence augmentation may change the
+    ``targets`` is None for unlabelled cadences (target -1). Cadence augmentation may change the
     label (see :class:`seti.data.augment.CadenceAugment`); image augmentation never does. With
     ``preprocess=None`` (``data.transforms=device``) it returns the raw float16 (6, 273, 256) cadence as
     read and validated, and the device does the rest.
@@ -133,7 +137,7 @@ class CadenceDataset(Dataset):
             return self._item(index)
         except (CadenceDataError, OSError) as err:
             if self.on_error == "raise":
-                if self.targets is None:  # predict.py: no data.* keys to suggest
+                if self.targets is None:  # unlabelled, not from the DataModule: no data.* keys to suggest
                     raise
                 raise CadenceDataError(
                     f"{err} (found while loading; data.check={self.check} did not catch it up front: set "

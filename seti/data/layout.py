@@ -22,6 +22,10 @@ ID_PATTERN = re.compile(r"^[0-9a-f]{15}$")
 LABELS_CSV = "train_labels.csv"
 SUBMISSION_CSV = "sample_submission.csv"
 TEST_LABELS_CSV = "test_labels.csv"  # synthetic data only: Kaggle's test labels are private
+#: MAD -> standard deviation of a normal distribution (1 / Phi^-1(3/4)): the robust noise scale every
+#: background cleaner (preprocess, the dedoppler baseline) puts cadence pixels on. Here, at the bottom of the
+#: imports, so the numpy-only baseline need not import the torch preprocessing to share it.
+MAD_TO_STD = 1.4826
 
 
 class CadenceDataError(ValueError):
@@ -101,7 +105,7 @@ def load_cadence(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     if not path.is_file():
-        raise CadenceDataError(f"missing cadence file {path}: check data.root and that the download is complete")
+        raise CadenceDataError(missing_cadence(path))
     try:
         with path.open("rb") as handle:
             magic = handle.read(6)
@@ -115,23 +119,47 @@ def load_cadence(path: str | Path) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except ValueError as err:
         if "pickle" in str(err).lower():
-            raise CadenceDataError(
-                f"{path} holds a pickled object array; refusing to unpickle an untrusted file. "
-                "Re-save it with np.save(path, float16_array)"
-            ) from err
+            raise CadenceDataError(_pickled(path)) from err
         raise CadenceDataError(f"{path} is not a valid .npy file (truncated or corrupt?): {err}") from err
     except (OSError, EOFError, zipfile.BadZipFile) as err:
         raise CadenceDataError(f"{path} is not a valid .npy file (truncated or corrupt?): {err}") from err
     if not isinstance(array, np.ndarray):
         raise CadenceDataError(f"{path} holds an .npz archive, expected a single .npy array")
-    if array.shape != CADENCE_SHAPE:
-        raise CadenceDataError(f"{path} has shape {array.shape}, expected {CADENCE_SHAPE} (panels, time, frequency)")
-    if array.dtype.kind != "f":
-        raise CadenceDataError(f"{path} has dtype {array.dtype}, expected float16 (float32/64 also accepted)")
+    problem = cadence_array_problem(path, array.shape, array.dtype)
+    if problem is not None:
+        raise CadenceDataError(problem)
     if not _all_finite(array):
         bad = int((~np.isfinite(array)).sum())
         raise CadenceDataError(f"{path} holds {bad} NaN/inf value(s); re-download or remove this cadence")
     return array
+
+
+def cadence_array_problem(path: str | Path, shape: tuple[int, ...], dtype: np.dtype) -> str | None:
+    """Why an array of this shape and dtype is not a cadence, or None: the one rule for every cadence check.
+
+    :func:`load_cadence` applies it to the loaded array, ``seti.data.dataset.check_header`` to the .npy header
+    alone, so both accept and word things alike.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.hasobject:
+        return _pickled(path)
+    if tuple(shape) != CADENCE_SHAPE:
+        return f"{path} has shape {tuple(shape)}, expected {CADENCE_SHAPE} (panels, time, frequency)"
+    if dtype.kind != "f":
+        return f"{path} has dtype {dtype}, expected float16 (float32/64 also accepted)"
+    return None
+
+
+def missing_cadence(path: str | Path) -> str:
+    """The message for a cadence file that is not there (the header check and :func:`load_cadence` share it)."""
+    return f"missing cadence file {path}: check data.root and that the download is complete"
+
+
+def _pickled(path: str | Path) -> str:
+    return (
+        f"{path} holds a pickled object array; refusing to unpickle an untrusted file. "
+        "Re-save it with np.save(path, float16_array)"
+    )
 
 
 def _all_finite(array: np.ndarray) -> bool:

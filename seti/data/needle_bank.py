@@ -102,7 +102,7 @@ def _nanstd(values: torch.Tensor) -> torch.Tensor:
 
 
 def zscore_panels(panels: torch.Tensor) -> torch.Tensor:
-    """Each (rows, cols) panel to mean 0, std 1; a constant panel becomes zeros (as synthetic._zscore)."""
+    """Each (rows, cols) panel to mean 0, std 1; a constant panel becomes zeros (as synthetic.backgrounds._zscore)."""
     flat = panels.flatten(-2)
     centred = flat - flat.mean(dim=-1, keepdim=True)
     std = centred.square().mean(dim=-1, keepdim=True).sqrt()

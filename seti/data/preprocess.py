@@ -18,13 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from seti.data.layout import CADENCE_SHAPE, ON_PANELS
+from seti.data.layout import CADENCE_SHAPE, MAD_TO_STD, ON_PANELS
 
 PANEL_SETS = {"on": ON_PANELS, "all": (0, 1, 2, 3, 4, 5)}
 LAYOUTS = ("stack", "channels")
 BACKGROUNDS = ("none", "median")
-#: MAD -> standard deviation of a normal distribution (1 / Phi^-1(3/4)).
-MAD_TO_STD = 1.4826
 #: On a CPU, :meth:`Preprocessor.batch` works through this many cadences at a time: a whole batch's float32
 #: intermediates (~1.7 MB per cadence) fall out of the caches and run ~3x slower than small chunks.
 #: Every cadence is processed on its own, so chunking never changes a result.
