@@ -149,6 +149,7 @@ def test_cpu_study_preset_end_to_end(tmp_path):
     9 jobs (3 training seeds x 3 augs) on one fold split, the dedoppler row, then the report's seed tables."""
     common = [
         "experiment=augmentation_study_cpu",
+        "data.fold=0",  # the preset sweeps folds 0,1; one fold keeps this test to 9 + 1 jobs
         "data.synthetic.n=40",
         "data.synthetic.test_n=4",
         "+data.synthetic.params.engine=numpy",
