@@ -278,15 +278,9 @@ def bench_predict(
 
     from seti.data.layout import cadence_path, read_id_table
     from seti.inference.engine import RawCadenceDataset, collate_raw, probabilities
-    from seti.inference.predict import (
-        _model_stack,
-        find_checkpoints,
-        group_by_preprocessing,
-        load_members,
-        predict_ids,
-        resolve_device,
-        resolve_workers,
-    )
+    from seti.inference.ensemble import model_stack, predict_ids
+    from seti.inference.members import find_checkpoints, group_by_preprocessing, load_members
+    from seti.inference.settings import resolve_device, resolve_workers
     from seti.runtime import autocast_for, resolve_precision, resolve_switch
 
     setup_started = time.perf_counter()
@@ -317,7 +311,7 @@ def bench_predict(
     raw_batches = [raw for raw, _ in loader()]  # also warms the page cache for the predict pass
     load_s = time.perf_counter() - started
     nhwc = resolve_switch("auto", cuda=dev.type == "cuda")
-    stack = _model_stack([m.model for m in group]).to(dev)
+    stack = model_stack([m.model for m in group]).to(dev)
     if nhwc:
         stack = stack.to(memory_format=torch.channels_last)
     batches = []
@@ -697,7 +691,8 @@ def predict_rate(
     ``cadences`` test cadences (the test files repeated; in the page cache), timed after a one-batch warm-up.
     Worker start-up is inside the timing, as it is in predict.py."""
     from seti.data.layout import read_id_table
-    from seti.inference.predict import find_checkpoints, load_members, predict_ids
+    from seti.inference.ensemble import predict_ids
+    from seti.inference.members import find_checkpoints, load_members
     from seti.runtime import resolve_precision
 
     specs = [find_checkpoints(run)[0] for run in run_dirs]
