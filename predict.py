@@ -3,7 +3,7 @@
     python predict.py ckpt=logs/multirun/<sweep> data.root=/data/seti output=submission.csv [tta=flip] [blend=rank] [oof=true]
 
 Preprocessing comes from each checkpoint, never from the command line. See conf/predict.yaml for every
-key and seti/inference/predict.py for the logic.
+key and seti/inference/ (settings, members, ensemble, oof; predict.py is the job) for the logic.
 """
 
 import sys
@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from seti.inference.predict import PredictError, check_overrides, quote_path_overrides
+    from seti.inference.settings import PredictError, check_overrides, quote_path_overrides
 
     # A job directory of an older sweep (aug=none,model=b0) pasted as ckpt=... is quoted for Hydra's grammar.
     sys.argv[1:] = quote_path_overrides(sys.argv[1:])

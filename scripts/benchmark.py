@@ -31,16 +31,44 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_ROOT = REPO / "data" / "synthetic-n3000-s0"
+CONF = REPO / "conf"
+
+
+def compose(config_name: str, overrides: list[str] | None = None, *, return_hydra_config: bool = False):
+    """A config of conf/ composed as train.py/predict.py compose it, so the benchmark's defaults are the
+    project's, never copies of them."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from seti.training.resolvers import register_resolvers
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return hydra_compose(config_name, overrides=overrides or [], return_hydra_config=return_hydra_config)
 
 
 def ensure_root(root: Path | None) -> Path:
+    """``root``, or data=synthetic's default dataset (its size, seed and folder from conf/data/synthetic.yaml,
+    under this checkout's data/), generated on first use."""
     if root is not None:
         return root
+    from omegaconf import OmegaConf
+
     from seti.data.synthetic import SyntheticParams, ensure_dataset
 
-    ensure_dataset(DEFAULT_ROOT, n=3000, test_n=200, positive_rate=0.3, seed=0, params=SyntheticParams(), workers=2)
-    return DEFAULT_ROOT
+    data = compose("train", ["data=synthetic", f"paths.root_dir={REPO}"]).data
+    synthetic = OmegaConf.to_container(data.synthetic, resolve=True)
+    default_root = Path(data.root)
+    ensure_dataset(
+        default_root,
+        n=synthetic["n"],
+        test_n=synthetic["test_n"],
+        positive_rate=synthetic["positive_rate"],
+        seed=synthetic["seed"],
+        params=SyntheticParams(**(synthetic.get("params") or {})),
+        workers=synthetic["workers"],
+    )
+    return default_root
 
 
 def aug_cfg(name: str):
@@ -142,7 +170,7 @@ def bench_train(root: Path, model_name: str, batch_size: int, batches: int, imag
     import torch
     import torch.nn.functional as F
 
-    from seti.training.pipeline import ThroughputMeter
+    from seti.training.callbacks import ThroughputMeter
 
     warmup = 3
     dm = _datamodule(root, batch_size, image_size, workers)
@@ -255,16 +283,21 @@ def bench_memory(models: list[str], batch_size: int, image_size) -> list[dict]:
 
 
 # ---- predict --------------------------------------------------------------------------------------
+def predict_defaults():
+    """conf/predict.yaml: predict.py's own defaults (batch size, workers, device, precision, TTA)."""
+    return compose("predict")
+
+
 def bench_predict(
     ckpt: str,
     root: Path,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     n_batches: int = 8,
     *,
-    num_workers="auto",
-    device: str = "auto",
-    precision: str = "auto",
-    tta: str = "none",
+    num_workers=None,
+    device: str | None = None,
+    precision: str | None = None,
+    tta: str | None = None,
 ) -> dict:
     """Cadences/s of predict.py's path (read raw + transfer + batched preprocessing + forward) vs the bare
     forward pass on batches already preprocessed on the device, and vs reading alone.
@@ -272,23 +305,24 @@ def bench_predict(
     All three run on the same ``batch_size * n_batches`` test cadences (the submission's ids, repeated if
     too few) with the members of the checkpoint's first preprocessing group. ``ratio`` = forward / predict
     time: near 1 means the models are the bottleneck, well below 1 means reading is (add workers or CPUs).
+    A setting left None is predict.py's default (conf/predict.yaml).
     """
     import torch
     from torch.utils.data import DataLoader
 
     from seti.data.layout import cadence_path, read_id_table
     from seti.inference.engine import RawCadenceDataset, collate_raw, probabilities
-    from seti.inference.predict import (
-        _model_stack,
-        find_checkpoints,
-        group_by_preprocessing,
-        load_members,
-        predict_ids,
-        resolve_device,
-        resolve_workers,
-    )
+    from seti.inference.ensemble import model_stack, predict_ids
+    from seti.inference.members import find_checkpoints, group_by_preprocessing, load_members
+    from seti.inference.settings import resolve_device, resolve_workers
     from seti.runtime import autocast_for, resolve_precision, resolve_switch
 
+    defaults = predict_defaults()
+    batch_size = int(defaults.batch_size if batch_size is None else batch_size)
+    num_workers = defaults.num_workers if num_workers is None else num_workers
+    device = str(defaults.device if device is None else device)
+    precision = str(defaults.precision if precision is None else precision)
+    tta = str(defaults.tta if tta is None else tta)
     setup_started = time.perf_counter()
     members = load_members(find_checkpoints(ckpt))
     preprocess, group = next(iter(group_by_preprocessing(members).items()))
@@ -316,8 +350,8 @@ def bench_predict(
     started = time.perf_counter()
     raw_batches = [raw for raw, _ in loader()]  # also warms the page cache for the predict pass
     load_s = time.perf_counter() - started
-    nhwc = resolve_switch("auto", cuda=dev.type == "cuda")
-    stack = _model_stack([m.model for m in group]).to(dev)
+    nhwc = resolve_switch(defaults.channels_last, cuda=dev.type == "cuda")
+    stack = model_stack([m.model for m in group]).to(dev)
     if nhwc:
         stack = stack.to(memory_format=torch.channels_last)
     batches = []
@@ -409,6 +443,8 @@ class GpuSettings:
 
 
 def gpu_settings(tiny: bool, budget_s: float | None = None) -> GpuSettings:
+    """Tiny: a few steps of the tiny model on small images. Otherwise experiment=augmentation_study's
+    models, image size, batch (the ladder's first rung, then doubled) and workers, and predict.py's batch."""
     import os
 
     if tiny:
@@ -429,11 +465,13 @@ def gpu_settings(tiny: bool, budget_s: float | None = None) -> GpuSettings:
             ensemble_members=6,
             budget_s=budget_s or 600.0,
         )
+    study = augmentation_study_config()
+    batch = int(study.data.batch_size)
     return GpuSettings(
         tiny=False,
-        models=["b1", "b3", "b5"],
-        image_size=(512, 512),
-        ladder=[16, 32, 64, 128],
+        models=[str(m) for m in study_values(study, "model", study.model.name)],
+        image_size=tuple(study.data.image_size),
+        ladder=[batch * 2**i for i in range(4)],
         warmup=3,
         steps=10,
         train_n=2000,
@@ -441,8 +479,8 @@ def gpu_settings(tiny: bool, budget_s: float | None = None) -> GpuSettings:
         num_folds=10,
         predict_cadences=4096,
         ensemble_cadences=1024,
-        predict_batch=64,
-        num_workers=min(8, os.cpu_count() or 1),
+        predict_batch=int(predict_defaults().batch_size),
+        num_workers=min(int(study.data.num_workers), os.cpu_count() or 1),
         ensemble_members=6,
         budget_s=budget_s or 240.0,
     )
@@ -503,13 +541,7 @@ def _is_oom(err: BaseException) -> bool:
 
 def compose_train(overrides: list[str]):
     """train.py's config, composed as train.py composes it (no Hydra run: the caller sets paths.output_dir)."""
-    from hydra import compose, initialize_config_dir
-
-    from seti.training.resolvers import register_resolvers
-
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose("train", overrides=overrides)
+    return compose("train", overrides)
 
 
 def bare_loop(model_name: str, batch: int, settings: GpuSettings, device, compile_model: bool = False) -> dict:
@@ -697,18 +729,20 @@ def predict_rate(
     ``cadences`` test cadences (the test files repeated; in the page cache), timed after a one-batch warm-up.
     Worker start-up is inside the timing, as it is in predict.py."""
     from seti.data.layout import read_id_table
-    from seti.inference.predict import find_checkpoints, load_members, predict_ids
+    from seti.inference.ensemble import predict_ids
+    from seti.inference.members import find_checkpoints, load_members
     from seti.runtime import resolve_precision
 
     specs = [find_checkpoints(run)[0] for run in run_dirs]
     loaded = load_members([specs[i % len(specs)] for i in range(members)])
     test_ids = read_id_table(root / "sample_submission.csv", require_binary_target=False)["id"].tolist()
     ids = [test_ids[i % len(test_ids)] for i in range(cadences)]
+    defaults = predict_defaults()
     kwargs = dict(
         batch_size=settings.predict_batch,
-        num_workers="auto" if not settings.tiny else 0,
+        num_workers=defaults.num_workers if not settings.tiny else 0,
         device=device,
-        precision=resolve_precision("auto", cuda=device.type == "cuda"),
+        precision=resolve_precision(defaults.precision, cuda=device.type == "cuda"),
         tta=tta,
     )
     predict_ids(loaded, root, "test", ids[: settings.predict_batch], **kwargs)  # warm-up: autotuning, workers
@@ -744,25 +778,28 @@ def project_hours(study: dict, train_rates: dict, eval_rates: dict) -> float | N
     return len(study["augs"]) * study["folds"] * total / 3600
 
 
-def augmentation_study() -> dict:
-    """``experiment=augmentation_study`` as the founding-study dict: its sweep, epochs and the Kaggle fold sizes."""
-    from hydra import compose, initialize_config_dir
+def augmentation_study_config():
+    """``experiment=augmentation_study`` composed with its Hydra config (the sweep's parameters)."""
+    return compose("train", ["experiment=augmentation_study", "data.root=unused"], return_hydra_config=True)
+
+
+def study_values(cfg, key: str, default) -> list:
+    """The values a composed sweep config's ``key`` takes (its sweeper parameter, else ``default``)."""
     from omegaconf import OmegaConf
 
     from seti.training.devices import sweep_values
-    from seti.training.resolvers import register_resolvers
 
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(
-            "train", overrides=["experiment=augmentation_study", "data.root=unused"], return_hydra_config=True
-        )
-    params = OmegaConf.to_container(cfg.hydra.sweeper.params) or {}
+    return sweep_values(key, default, [], OmegaConf.to_container(cfg.hydra.sweeper.params) or {})
+
+
+def augmentation_study() -> dict:
+    """``experiment=augmentation_study`` as the founding-study dict: its sweep, epochs and the Kaggle fold sizes."""
+    cfg = augmentation_study_config()
     folds = int(cfg.data.num_folds)
     return {
-        "models": [str(m) for m in sweep_values("model", cfg.model.name, [], params)],
-        "augs": [str(a) for a in sweep_values("aug", cfg.aug.name, [], params)],
-        "folds": len(sweep_values("data.fold", cfg.data.fold, [], params)),
+        "models": [str(m) for m in study_values(cfg, "model", cfg.model.name)],
+        "augs": [str(a) for a in study_values(cfg, "aug", cfg.aug.name)],
+        "folds": len(study_values(cfg, "data.fold", cfg.data.fold)),
         "epochs": int(cfg.trainer.max_epochs),
         "train_cadences": KAGGLE_LABELLED * (folds - 1) // folds,
         "val_cadences": KAGGLE_LABELLED // folds,

@@ -242,6 +242,96 @@ def test_failed_runs_are_skipped_and_none_finished_is_an_error(sweep, tmp_path, 
         find_checkpoints(failed)
 
 
+# ================================================================================= any model: the dedoppler
+@pytest.fixture(scope="module")
+def dedoppler_run(tmp_path_factory) -> Path:
+    """A model=dedoppler run on the sample: validation only, nothing trained; it saves checkpoints/best.ckpt."""
+    run = tmp_path_factory.mktemp("dedoppler") / "run"
+    proc = _run(
+        [
+            "train.py",
+            "data=kaggle",
+            f"data.root={SAMPLE}",
+            "model=dedoppler",
+            "data.num_folds=2",
+            "data.num_workers=0",
+            "data.batch_size=4",
+            "test_after_fit=false",
+            "logger=csv",
+            f"hydra.run.dir={run}",
+        ],
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (run / "checkpoints" / "best.ckpt").is_file()
+    return run
+
+
+def _dedoppler_probabilities(root: Path, ids: list[str]) -> np.ndarray:
+    """sigmoid(score / scale) from DedopplerScorer on the raw cadences, with conf/model/dedoppler.yaml's values."""
+    from omegaconf import OmegaConf
+
+    from seti.baselines.dedoppler import DedopplerScorer
+    from seti.data.layout import cadence_path
+
+    model = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "model" / "dedoppler.yaml"))["model"]
+    raw = np.stack([np.load(cadence_path(root, "test", i), allow_pickle=False) for i in ids])
+    scores = DedopplerScorer(**model["scorer"])(raw)
+    return 1.0 / (1.0 + np.exp(-scores.astype(np.float64) / float(model["scale"])))
+
+
+def test_dedoppler_run_through_predict(dedoppler_run, tmp_path):
+    """The checkpoint's model config (its _target_) rebuilds the DedopplerModule: the submission holds the
+    scorer's own probabilities for the raw test cadences."""
+    summary = predict(_cfg(dedoppler_run, tmp_path / "dd.csv"))
+    assert summary["members"] == [dedoppler_run.name] and summary["groups"] == 1
+    sub = _check_submission(tmp_path / "dd.csv")
+    expected = _dedoppler_probabilities(SAMPLE, sub["id"].tolist())
+    np.testing.assert_allclose(sub["target"], expected, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(expected, 0.5)  # real scores, not a constant
+
+
+def test_ensemble_of_a_cnn_and_the_dedoppler(runs, dedoppler_run, tmp_path):
+    """Two models of different classes and preprocessing in one sweep directory: two groups, one pass."""
+    sweep = tmp_path / "mixed"
+    shutil.copytree(runs[0], sweep / "cnn")
+    shutil.copytree(dedoppler_run, sweep / "dedoppler")
+    summary = predict(_cfg(sweep, tmp_path / "ens.csv"))
+    assert summary["members"] == ["cnn", "dedoppler"] and summary["groups"] == 2
+    assert summary["cadences_read"] == 2  # each test file read once for both groups
+    sub = _check_submission(tmp_path / "ens.csv")
+    members = pd.read_csv(tmp_path / "ens.members.csv", dtype={"id": str})
+    predict(_cfg(runs[0], tmp_path / "cnn.csv"))
+    cnn = _check_submission(tmp_path / "cnn.csv")
+    np.testing.assert_allclose(members["cnn"], cnn["target"], atol=1e-6)
+    np.testing.assert_allclose(members["dedoppler"], _dedoppler_probabilities(SAMPLE, sub["id"].tolist()), rtol=1e-6)
+    np.testing.assert_allclose(sub["target"], (members["cnn"] + members["dedoppler"]) / 2)
+
+
+def test_model_config_is_checked_before_anything_is_built(runs, tmp_path):
+    source = runs[0] / "checkpoints" / "best.ckpt"
+    no_target = _edited_checkpoint(source, tmp_path / "nt.ckpt", lambda c: c["seti_config"]["model"].pop("_target_"))
+    with pytest.raises(CheckpointError, match=r"nt.ckpt has no seti_config.model._target_"):
+        load_member(find_checkpoints(no_target)[0])
+    planted = _edited_checkpoint(
+        source, tmp_path / "planted.ckpt", lambda c: c["seti_config"]["model"].update(_target_="os.system")
+    )
+    with pytest.raises(CheckpointError, match=r"planted.ckpt: .*'os.system' is not a torch.nn.Module class"):
+        load_member(find_checkpoints(planted)[0])
+    nested = _edited_checkpoint(
+        source,
+        tmp_path / "nested.ckpt",
+        lambda c: c["seti_config"]["model"].update(loss={"_target_": "subprocess.Popen", "args": ["true"]}),
+    )
+    with pytest.raises(CheckpointError, match=r"seti_config.model.loss._target_ = 'subprocess.Popen' is not"):
+        load_member(find_checkpoints(nested)[0])
+    missing = _edited_checkpoint(
+        source, tmp_path / "gone.ckpt", lambda c: c["seti_config"]["model"].update(_target_="seti.nowhere.Model")
+    )
+    with pytest.raises(CheckpointError, match=r"gone.ckpt: .*'seti.nowhere.Model' cannot be imported"):
+        load_member(find_checkpoints(missing)[0])
+
+
 # ================================================================================= bad input
 def test_missing_test_file_and_submission(runs, root_copy, tmp_path):
     test_ids = pd.read_csv(root_copy / "sample_submission.csv", dtype={"id": str})["id"].tolist()

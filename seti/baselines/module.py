@@ -1,6 +1,6 @@
-"""The dedoppler baseline as a LightningModule, so it runs through the same validation, test and report
-paths as the CNNs (``model=dedoppler``) and appears in every report as a reference row. It writes no
-checkpoint, so predict.py does not take it yet."""
+"""The dedoppler baseline as a LightningModule, so it runs through the same validation, test, report and
+predict paths as the CNNs (``model=dedoppler``) and appears in every report as a reference row. Its run
+saves ``checkpoints/best.ckpt`` (no weights, its config), from which predict.py rebuilds it like any model."""
 
 from __future__ import annotations
 
@@ -67,10 +67,6 @@ class DedopplerModule(L.LightningModule):
         x, y, _ = batch
         self.test_auroc.update(torch.sigmoid(self(x)), y.long())
         self.log("test/auroc", self.test_auroc, on_epoch=True)
-
-    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
-        x, _, index = batch
-        return torch.stack([index.double(), torch.sigmoid(self(x).double())], dim=1)
 
     def configure_optimizers(self):
         return None

@@ -135,10 +135,6 @@ class CadenceClassifier(L.LightningModule):
         self.test_auroc.update(probs, y.long())
         self.log("test/auroc", self.test_auroc, on_epoch=True)
 
-    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
-        x, _, index = batch
-        return torch.stack([index.to(torch.float64), torch.sigmoid(self(x).double())], dim=1)
-
     # ---- optimisation ---------------------------------------------------------------------------
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())

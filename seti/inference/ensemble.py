@@ -1,0 +1,161 @@
+"""One pass over the files for a whole ensemble, and the blend of its members' probabilities.
+
+Workers load raw cadences; each batch is preprocessed on the device once per distinct preprocessing and
+scored by all members that share it (see seti.inference.engine); their probabilities are blended by
+mean or by rank.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seti.data.layout import CadenceDataError, cadence_path
+from seti.data.preprocess import Preprocessor
+from seti.inference.members import Member, group_by_preprocessing
+from seti.inference.settings import BLENDS, PredictError, resolve_workers
+
+log = logging.getLogger(__name__)
+
+
+def model_stack(models: Sequence[Any]):
+    """One module returning every member's logit, (B, N): a group's members score each batch together."""
+    import torch
+
+    class ModelStack(torch.nn.Module):
+        def __init__(self, members: Sequence[torch.nn.Module]) -> None:
+            super().__init__()
+            self.members = torch.nn.ModuleList(members)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.stack([m(x).reshape(x.shape[0]) for m in self.members], dim=1)
+
+    return ModelStack(models).eval()
+
+
+def check_files(root: Path, split: str, ids: Sequence[str]) -> None:
+    """Every cadence behind ``ids`` must exist and look sane, checked up front (headers only: fast)."""
+    from seti.data.dataset import find_bad_files
+
+    paths = [cadence_path(root, split, cadence_id) for cadence_id in ids]
+    bad = find_bad_files(paths)
+    if bad:
+        first = min(bad)
+        missing = sum(1 for reason in bad.values() if reason.startswith("missing"))
+        raise CadenceDataError(
+            f"{len(bad)} of {len(ids)} {split} cadence(s) under {root / split} are unusable ({missing} missing); "
+            f"first: id {ids[first]}: {bad[first]}. Check data.root and that the download is complete"
+        )
+
+
+def predict_ids(
+    members: Sequence[Member],
+    root: Path,
+    split: str,
+    ids: Sequence[str],
+    *,
+    batch_size: int = 64,
+    num_workers: int | str = "auto",
+    device=None,
+    precision: str = "32-true",
+    tta: str = "none",
+    channels_last: bool | str = "auto",
+    transforms: str = "auto",
+    stats: dict | None = None,
+) -> pd.DataFrame:
+    """Probabilities of every member for ``ids`` (rows in ``ids`` order): ``id`` + one column per member.
+
+    One pass over the files for the whole ensemble: workers read raw cadences, and each batch is
+    preprocessed once per preprocessing group (batched; on ``device``, or in the workers on a CPU, see
+    ``transforms``) and scored by all of that group's members. ``stats``, if given, receives the pass's
+    counts (batches, cadences read, channels_last, transforms).
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    from seti.inference.engine import (
+        CollatePreprocessed,
+        RawCadenceDataset,
+        collate_raw,
+        resolve_transforms,
+        score_cadences,
+    )
+
+    device = torch.device(device or "cpu")
+    frame = pd.DataFrame({"id": list(ids)})
+    workers = resolve_workers(num_workers, len(ids), batch_size)
+    groups = group_by_preprocessing(members)
+    where = resolve_transforms(transforms, device, workers)
+    loader = DataLoader(
+        RawCadenceDataset([cadence_path(root, split, cadence_id) for cadence_id in ids]),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        collate_fn=CollatePreprocessed(list(groups)) if where == "workers" else collate_raw,
+    )
+    started = time.perf_counter()
+    indices, probs, counts = score_cadences(
+        [(preprocess, model_stack([m.model for m in group])) for preprocess, group in groups.items()],
+        loader,
+        device,
+        precision,
+        tta,
+        channels_last,
+    )
+    seconds = time.perf_counter() - started
+    for (preprocess, group), group_probs in zip(groups.items(), probs):
+        out = np.full((len(ids), len(group)), np.nan)
+        out[indices] = group_probs.reshape(len(indices), len(group))
+        if np.isnan(out).any():
+            raise RuntimeError(f"inference returned {int(np.isnan(out).any(axis=1).sum())} id(s) without a prediction")
+        for j, member in enumerate(group):
+            frame[member.name] = out[:, j]
+        log.info("%s: %d model(s) with %s", split, len(group), _describe(preprocess))
+    log.info(
+        "%s: %d cadence(s) read once, preprocessed on the %s, scored by %d model(s) in %d preprocessing group(s) "
+        "(tta=%s) in %.1f s: %.1f cadences/s",
+        split,
+        counts["cadences_read"],
+        "device" if where == "device" else "workers",
+        len(members),
+        len(groups),
+        tta,
+        seconds,
+        len(ids) / max(seconds, 1e-9),
+    )
+    if stats is not None:
+        stats.update(counts, seconds=seconds, transforms=where)
+    return frame[["id", *[m.name for m in members]]]
+
+
+def _describe(p: Preprocessor) -> str:
+    return f"panels={p.panels} layout={p.layout} background={p.background} size={list(p.image_size)}"
+
+
+def rank01(values: np.ndarray) -> np.ndarray:
+    """Ranks scaled to [0, 1] (ties share their mean rank): makes models of different calibration comparable."""
+    n = len(values)
+    if n <= 1:
+        return np.full(n, 0.5)
+    return (pd.Series(values).rank(method="average").to_numpy() - 1) / (n - 1)
+
+
+def blend(predictions: np.ndarray, method: str = "mean") -> np.ndarray:
+    """(ids, members) -> (ids,). One member is returned as is (its probabilities), whatever the method."""
+    predictions = np.asarray(predictions, dtype=float)
+    if predictions.ndim == 1:
+        return predictions
+    if predictions.shape[1] == 1:
+        return predictions[:, 0]
+    if method == "mean":
+        return predictions.mean(axis=1)
+    if method == "rank":
+        return np.column_stack([rank01(predictions[:, j]) for j in range(predictions.shape[1])]).mean(axis=1)
+    raise PredictError(f"blend must be one of {list(BLENDS)}, got {method!r}")

@@ -1,0 +1,277 @@
+"""Ensemble members: the checkpoints behind ``ckpt`` (a file, a run or a sweep), each loaded as the model
+its run trained and the preprocessing it was trained with, grouped by that preprocessing.
+
+The model is rebuilt from the checkpoint's own config (``seti_config.model``, the ``_target_`` the run was
+instantiated from), so any model train.py trains goes through predict.py, the dedoppler baseline included.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seti.data.preprocess import Preprocessor
+from seti.inference.settings import PREPROCESSING_KEYS, PredictError, expand_path
+from seti.rundir import CHECKPOINTS, METRICS_JSON, checkpoint_path, read_metrics
+
+log = logging.getLogger(__name__)
+
+#: Model arguments fixed for inference wherever the model's class takes them: the weights come from the
+#: checkpoint, nothing is trained, and predict.py's own channels_last decides the memory layout.
+INFERENCE_ARGUMENTS = {"optimizer": None, "scheduler": None, "channels_last": False, "compile": False}
+INFERENCE_BACKBONE = {"pretrained_path": None, "grad_checkpointing": False}
+
+
+class CheckpointError(PredictError):
+    """A checkpoint that cannot be used: missing, unreadable, not from train.py, or not fitting its model."""
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """One ensemble member before loading: its column name, checkpoint file and run directory (if any)."""
+
+    name: str
+    ckpt_path: Path
+    run_dir: Path | None
+
+
+def find_checkpoints(path: str | Path, checkpoint: str = "best") -> list[MemberSpec]:
+    """A checkpoint file, a run directory (its ``checkpoints/<checkpoint>.ckpt``) or a sweep directory.
+
+    In a sweep directory every run below it (any depth, found by its metrics.json) that finished is a
+    member; failed, unfinished or checkpoint-less runs are logged and skipped. No finished run is an error.
+    """
+    path = expand_path(path)
+    if not path.exists():
+        raise CheckpointError(
+            f"ckpt={path} does not exist: pass a checkpoint file, a run directory or a sweep directory"
+        )
+    if path.is_file():
+        run_dir = path.parent.parent if path.parent.name == CHECKPOINTS else None
+        if run_dir is None:
+            name = path.stem
+        else:
+            name = run_dir.name if path.stem == "best" else f"{run_dir.name}/{path.stem}"
+        return [MemberSpec(name, path, run_dir)]
+    if (path / METRICS_JSON).is_file() or (path / CHECKPOINTS).is_dir():
+        metrics = read_metrics(path)
+        if metrics is not None and metrics.status != "finished":
+            raise CheckpointError(
+                f"run {path} did not finish (status {metrics.status!r}"
+                + (f": {metrics.error}" if metrics.error else "")
+                + "); pass one of its checkpoint files to use it anyway"
+            )
+        ckpt = checkpoint_path(path, checkpoint)
+        if not ckpt.is_file():
+            raise CheckpointError(
+                f"run {path} has no {CHECKPOINTS}/{checkpoint}.ckpt (deleted? a model with nothing to train, "
+                "such as the dedoppler, writes only best.ckpt)"
+            )
+        return [MemberSpec(path.resolve().name, ckpt, path)]
+    run_dirs = sorted({p.parent for p in path.rglob(METRICS_JSON)})
+    if not run_dirs:
+        raise CheckpointError(f"{path} holds no run directories (no metrics.json below it): is it a sweep directory?")
+    members, skipped = [], []
+    for run_dir in run_dirs:
+        rel = run_dir.relative_to(path).as_posix()
+        metrics = read_metrics(run_dir)
+        ckpt = checkpoint_path(run_dir, checkpoint)
+        if metrics is None or metrics.status != "finished":
+            status = None if metrics is None else metrics.status
+            error = f": {metrics.error}" if metrics is not None and metrics.error else ""
+            skipped.append(f"{rel} (status {status!r}{error})")
+        elif not ckpt.is_file():
+            skipped.append(f"{rel} (finished, but has no {CHECKPOINTS}/{checkpoint}.ckpt)")
+        else:
+            members.append(MemberSpec(rel, ckpt, run_dir))
+    for line in skipped:
+        log.warning("skipping run %s", line)
+    if not members:
+        raise CheckpointError(
+            f"no finished run with {CHECKPOINTS}/{checkpoint}.ckpt under {path}; {len(skipped)} run(s) skipped: "
+            + "; ".join(skipped[:5])
+        )
+    log.info("sweep %s: %d finished run(s), %d skipped", path, len(members), len(skipped))
+    return members
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load safely (``weights_only=True``: no pickled code runs) and check it is one of train.py's, with
+    the config its model is rebuilt from."""
+    from seti.checkpoints import CheckpointLoadError, load_checkpoint_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        checkpoint = load_checkpoint_file(path, purpose="load")
+    except CheckpointLoadError as err:  # one loader for training and predict; predict's own error type
+        raise CheckpointError(str(err)) from err
+    config = checkpoint.get("seti_config")
+    if not isinstance(config, dict):
+        raise CheckpointError(
+            f"checkpoint {path} has no seti_config: it was not written by this project's train.py, so the "
+            "preprocessing it was trained with is unknown. Retrain with train.py"
+        )
+    model = config.get("model")
+    if not isinstance(model, dict) or not isinstance(model.get("_target_"), str) or not model["_target_"]:
+        raise CheckpointError(
+            f"checkpoint {path} has no seti_config.model._target_ (the model class its run was built from), so "
+            "its model cannot be rebuilt. Retrain with train.py"
+        )
+    return checkpoint
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:300]
+
+
+def preprocessor_from_config(config: dict, where: str | Path = "checkpoint") -> Preprocessor:
+    """The run's preprocessing, rebuilt from its resolved config's ``data`` section."""
+    data = config.get("data") or {}
+    missing = [k for k in PREPROCESSING_KEYS if k not in data]
+    if missing:
+        raise CheckpointError(f"{where}: seti_config.data lacks {missing}; cannot rebuild its preprocessing")
+    try:
+        return Preprocessor(
+            panels=data["panels"],
+            layout=data["layout"],
+            background=data["background"],
+            image_size=tuple(data["image_size"]),
+            clip=None if data["clip"] is None else tuple(data["clip"]),
+        )
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{where}: its seti_config.data has an invalid preprocessing: {err}") from err
+
+
+def _module_class(target: str, key: str, path: str | Path) -> type:
+    """The class ``target`` names, which must be a ``torch.nn.Module``: a checkpoint is data, and its config
+    may only name modules to build, never another callable (its weights are loaded with weights_only=True
+    for the same reason)."""
+    import torch
+    from hydra.utils import get_object
+
+    try:
+        obj = get_object(target)
+    except Exception as err:  # noqa: BLE001 - hydra raises ImportError/ValueError/... for a bad path
+        raise CheckpointError(
+            f"checkpoint {path}: {key} = {target!r} cannot be imported ({_first_line(err)}); is the package "
+            "that defines it installed?"
+        ) from err
+    if not (inspect.isclass(obj) and issubclass(obj, torch.nn.Module)):
+        raise CheckpointError(
+            f"checkpoint {path}: {key} = {target!r} is not a torch.nn.Module class; predict.py builds only "
+            "modules from a checkpoint's config"
+        )
+    return obj
+
+
+def _check_targets(node: Any, key: str, path: str | Path) -> None:
+    """Every nested ``_target_`` left in the model config must name a module class too."""
+    if isinstance(node, dict):
+        if isinstance(node.get("_target_"), str):
+            _module_class(node["_target_"], f"{key}._target_", path)
+        for name, value in node.items():
+            _check_targets(value, f"{key}.{name}", path)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _check_targets(value, f"{key}[{i}]", path)
+
+
+def inference_model_config(model_config: dict, in_chans: int, path: str | Path = "checkpoint") -> dict:
+    """The run's model config as predict.py instantiates it: ``in_chans`` and ``mixup=None`` as train.py
+    passes them, no optimizer or scheduler, no pretrained file, no gradient checkpointing, no
+    channels_last or compile (where the model's class takes these)."""
+    config = dict(model_config)
+    cls = _module_class(config["_target_"], "seti_config.model._target_", path)
+    parameters = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    for name, value in INFERENCE_ARGUMENTS.items():
+        if name in parameters or (takes_any and name in config):
+            config[name] = value
+    if isinstance(config.get("backbone"), dict):
+        config["backbone"] = {**config["backbone"], **INFERENCE_BACKBONE}
+    _check_targets({k: v for k, v in config.items() if k != "_target_"}, "seti_config.model", path)
+    return {**config, "in_chans": int(in_chans), "mixup": None}
+
+
+def checkpoint_in_chans(checkpoint: dict, preprocess: Preprocessor) -> int:
+    """The model's input channels: those it recorded (the CNNs' ``hyper_parameters.in_chans``), else its
+    preprocessing's, as train.py gave them (a model that records none, such as the dedoppler)."""
+    hp = checkpoint.get("hyper_parameters")
+    return int(hp["in_chans"]) if isinstance(hp, dict) and "in_chans" in hp else preprocess.in_chans
+
+
+def build_model(checkpoint: dict, path: str | Path, in_chans: int | None = None):
+    """Rebuild the run's model from the checkpoint's config (``hydra.utils.instantiate`` of its
+    ``seti_config.model``) and load its weights strictly; in eval mode. ``in_chans`` defaults to
+    :func:`checkpoint_in_chans`."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    from seti.checkpoints import CheckpointLoadError, load_state_into
+
+    if in_chans is None:
+        in_chans = checkpoint_in_chans(checkpoint, preprocessor_from_config(checkpoint["seti_config"], path))
+    config = inference_model_config(checkpoint["seti_config"]["model"], in_chans, path)
+    target = config["_target_"]
+    try:
+        model = instantiate(config, _convert_="partial")
+    except (InstantiationException, TypeError, ValueError, RuntimeError) as err:
+        cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ is not None else err
+        raise CheckpointError(f"checkpoint {path}: cannot build its model {target!r}: {_first_line(cause)}") from err
+    try:
+        load_state_into(model, checkpoint["state_dict"], path)
+    except CheckpointLoadError as err:
+        raise CheckpointError(str(err)) from err
+    return model.eval()
+
+
+@dataclass
+class Member:
+    """A loaded ensemble member: the model in eval mode and the preprocessing it was trained with."""
+
+    spec: MemberSpec
+    preprocess: Preprocessor
+    model: Any
+    config: dict
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def load_member(spec: MemberSpec) -> Member:
+    checkpoint = load_checkpoint(spec.ckpt_path)
+    preprocess = preprocessor_from_config(checkpoint["seti_config"], spec.ckpt_path)
+    in_chans = checkpoint_in_chans(checkpoint, preprocess)
+    if preprocess.in_chans != in_chans:
+        raise CheckpointError(
+            f"checkpoint {spec.ckpt_path}: its preprocessing (panels={preprocess.panels}, layout={preprocess.layout}) "
+            f"gives {preprocess.in_chans} channel(s) but its model takes in_chans={in_chans}; the file was edited or mixed up"
+        )
+    model = build_model(checkpoint, spec.ckpt_path, in_chans)
+    return Member(spec, preprocess, model, checkpoint["seti_config"])
+
+
+def load_members(specs: Sequence[MemberSpec]) -> list[Member]:
+    """Load every member before predicting anything, so one bad checkpoint fails the job up front."""
+    members = [load_member(spec) for spec in specs]
+    names = [m.name for m in members]
+    if len(set(names)) != len(names):  # e.g. two sweeps' runs of the same name: make columns unique
+        for i, member in enumerate(members):
+            member.spec = MemberSpec(f"{i}:{member.name}", member.spec.ckpt_path, member.spec.run_dir)
+    return members
+
+
+def group_by_preprocessing(members: Sequence[Member]) -> dict[Preprocessor, list[Member]]:
+    """Members with equal preprocessing share one Dataset; the others get their own."""
+    groups: dict[Preprocessor, list[Member]] = {}
+    for member in members:
+        groups.setdefault(member.preprocess, []).append(member)
+    return groups
