@@ -440,7 +440,7 @@ def _per_sample_reference(member, root: Path, split: str, ids: list[str], tta: s
     from torch.utils.data import DataLoader
 
     from seti.data.dataset import CadenceDataset
-    from seti.inference.engine import predict_probabilities
+    from seti.models.scoring import predict_probabilities
 
     loader = DataLoader(CadenceDataset(root, split, ids, None, member.preprocess), batch_size=3, shuffle=False)
     indices, probs = predict_probabilities(member.model, loader, "cpu", "32-true", tta)

@@ -1,6 +1,6 @@
 """Inference: batched probabilities from trained models, outside the Trainer, and predict.py's job.
 
-- :mod:`~seti.inference.engine`: batched scoring (validation predictions, predict.py's one pass).
+- :mod:`~seti.inference.engine`: predict.py's one pass over the raw cadences for every ensemble group.
 - :mod:`~seti.inference.settings`: predict.py's command line, settings, device and workers.
 - :mod:`~seti.inference.members`: checkpoints (a file, a run, a sweep) to models, rebuilt from their config.
 - :mod:`~seti.inference.ensemble`: one pass over the files for a whole ensemble; blending.

@@ -1,7 +1,4 @@
-"""Plain batched inference: used for a run's validation predictions and by predict.py.
-
-Outside the Trainer on purpose: it logs nothing (a second validation pass would overwrite the logged
-metrics) and runs on one process.
+"""predict.py's data path: raw cadences in, every ensemble group's probabilities out.
 
 predict.py's path (:func:`score_cadences`): DataLoader workers read the raw float16 cadences
 (:class:`RawCadenceDataset`, pinned for a GPU); each loaded batch goes to the device once, is
@@ -22,51 +19,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from seti.data.layout import load_cadence
+from seti.models.scoring import probabilities
 from seti.runtime import autocast_for, resolve_switch
-
-
-@torch.no_grad()
-def predict_probabilities(
-    model: torch.nn.Module,
-    loader: DataLoader,
-    device: torch.device | str = "cpu",
-    precision: str | None = None,
-    tta: str = "none",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return (dataset indices, probabilities) for every sample of ``loader``.
-
-    ``tta="flip"`` averages the probabilities of the image and its frequency flip (the last axis).
-    """
-    if tta not in ("none", "flip"):
-        raise ValueError(f"tta must be 'none' or 'flip', got {tta!r}")
-    device = torch.device(device)
-    was_training = model.training
-    model.eval().to(device)
-    indices, probs = [], []
-    try:
-        for x, _, index in loader:
-            x = x.to(device, non_blocking=True)
-            with autocast_for(device, precision):
-                p = probabilities(model, x, tta)
-            indices.append(index.cpu().numpy())
-            probs.append(p.cpu().double().numpy())
-    finally:
-        model.train(was_training)
-    if not indices:
-        return np.empty(0, dtype=np.int64), np.empty(0)
-    return np.concatenate(indices).astype(np.int64), np.concatenate(probs)
-
-
-def probabilities(model: torch.nn.Module, x: torch.Tensor, tta: str = "none") -> torch.Tensor:
-    """Sigmoid of the model's logits (float32); ``tta="flip"`` averages them with those of the frequency flip
-    (the last axis), computed in the same forward pass on the batch and its flip concatenated."""
-    if tta == "flip":
-        both = torch.cat([x, torch.flip(x, dims=[-1])])
-        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
-            both = both.contiguous(memory_format=torch.channels_last)  # keep NHWC for the convolutions
-        p = torch.sigmoid(model(both).float())
-        return (p[: x.shape[0]] + p[x.shape[0] :]) / 2
-    return torch.sigmoid(model(x).float())
 
 
 # ================================================================================= raw cadences in, every group out

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from seti.atomic import atomic_write_csv
 from seti.checkpoints import load_checkpoint_file, load_state_into
 from seti.data.layout import TEST_LABELS_CSV
-from seti.inference.engine import predict_probabilities
+from seti.models.scoring import predict_probabilities
 from seti.rundir import SKIPPED_CSV
 
 
