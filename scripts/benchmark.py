@@ -260,9 +260,7 @@ def bench_memory(models: list[str], batch_size: int, image_size) -> list[dict]:
     register_resolvers()
     out = []
     for name in models:
-        timm_name = {"tiny": "test_efficientnet", "v2s": "tf_efficientnetv2_s", "v2m": "tf_efficientnetv2_m"}.get(
-            name, f"tf_efficientnet_{name}"
-        )
+        timm_name = compose_train([f"model={name}"]).model.backbone.name  # the timm model conf/model/<name>.yaml names
         proc = subprocess.run(
             [sys.executable, "-c", MEMORY_PROBE, timm_name, "1", str(batch_size), *map(str, image_size)],
             capture_output=True,
@@ -554,7 +552,9 @@ def bare_loop(model_name: str, batch: int, settings: GpuSettings, device, compil
     from hydra.utils import instantiate
 
     cfg = compose_train([f"model={model_name}", f"data.image_size=[{settings.image_size[0]},{settings.image_size[1]}]"])
-    in_chans = 1 if cfg.data.layout == "stack" else (3 if cfg.data.panels == "on" else 6)
+    from seti.data.preprocess import Preprocessor
+
+    in_chans = Preprocessor(panels=cfg.data.panels, layout=cfg.data.layout).in_chans
     cuda = device.type == "cuda"
     torch.manual_seed(0)
     model = instantiate(cfg.model, in_chans=in_chans, _convert_="partial").to(device).train()

@@ -21,7 +21,7 @@ from conftest import SAMPLE_ROOT as SAMPLE
 from conftest import have_sample, needs_sample
 
 from seti.data.layout import CadenceDataError, read_id_table
-from seti.inference.predict import (
+from seti.inference import (
     CheckpointError,
     PredictError,
     PredictSettings,
@@ -30,10 +30,10 @@ from seti.inference.predict import (
     load_member,
     load_members,
     out_of_fold,
-    predict,
     predict_ids,
     rank01,
 )
+from seti.inference.predict import predict
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -27,7 +27,7 @@ from seti.config import job_dirname
 from seti.data.dataset import check_header, find_bad_files
 from seti.data.folds import split_fold
 from seti.data.layout import cadence_path
-from seti.inference.predict import PredictError, check_outputs, quote_path_overrides
+from seti.inference import PredictError, check_outputs, quote_path_overrides
 from seti.training.history import merge_csv_logs, set_aside_csv_log
 from seti.training.pipeline import resolve_ckpt_path
 

@@ -10,7 +10,7 @@ a half-written submission.
 The parts, one module each: :mod:`~seti.inference.settings` (the command line and its checks),
 :mod:`~seti.inference.members` (checkpoints to models), :mod:`~seti.inference.ensemble` (one pass over
 the files, blending), :mod:`~seti.inference.oof` (out-of-fold predictions). Their public names are
-re-exported here and from :mod:`seti.inference`. Lightning and timm are imported inside the functions
+exported by :mod:`seti.inference`. Lightning and timm are imported inside the functions
 that need them, so ``predict.py`` rejects a bad command line in a second instead of after loading them.
 """
 
@@ -29,69 +29,22 @@ from omegaconf import DictConfig
 from seti import runtime
 from seti.atomic import atomic_write_csv
 from seti.data.layout import LABELS_CSV, SUBMISSION_CSV, read_id_table
-from seti.inference.ensemble import blend, check_files, model_stack, predict_ids, rank01
+from seti.inference.ensemble import blend, check_files, predict_ids
 from seti.inference.members import (
-    CheckpointError,
-    Member,
-    MemberSpec,
-    build_model,
     find_checkpoints,
     group_by_preprocessing,
-    load_checkpoint,
-    load_member,
     load_members,
-    preprocessor_from_config,
 )
 from seti.inference.oof import out_of_fold
 from seti.inference.settings import (
-    BLENDS,
-    CHECKPOINT_FILES,
-    PATH_KEYS,
-    PREPROCESSING_KEYS,
-    TTAS,
     PredictError,
     PredictSettings,
-    check_overrides,
-    quote_path_overrides,
     resolve_device,
-    resolve_workers,
 )
 
 log = logging.getLogger(__name__)
 
-_model_stack = model_stack  # the name scripts used before the split
-
-__all__ = [
-    "BLENDS",
-    "CHECKPOINT_FILES",
-    "PATH_KEYS",
-    "PREPROCESSING_KEYS",
-    "TTAS",
-    "CheckpointError",
-    "Member",
-    "MemberSpec",
-    "PredictError",
-    "PredictSettings",
-    "blend",
-    "build_model",
-    "check_files",
-    "check_outputs",
-    "check_overrides",
-    "find_checkpoints",
-    "group_by_preprocessing",
-    "load_checkpoint",
-    "load_member",
-    "load_members",
-    "model_stack",
-    "out_of_fold",
-    "predict",
-    "predict_ids",
-    "preprocessor_from_config",
-    "quote_path_overrides",
-    "rank01",
-    "resolve_device",
-    "resolve_workers",
-]
+__all__ = ["check_outputs", "predict"]
 
 
 def check_outputs(paths: Sequence[Path], overwrite: bool) -> None:
