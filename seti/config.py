@@ -8,6 +8,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from seti.runtime import resolve_benchmark
+
 #: characters a job directory name keeps as they are: all of them plain in Hydra's override grammar, so
 #: ``python predict.py ckpt=<job dir>`` works as pasted (no '=', ',', brackets, braces, quotes, '~', ':').
 _PLAIN = re.compile(r"[A-Za-z0-9.+]+")
@@ -107,8 +109,7 @@ def check_config(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=None)
         if value is not None and (config_number(cfg, key) <= 0):
             raise ValueError(f"{key} must be > 0 (or null), got {value}")
-    if cfg.trainer.get("benchmark") not in (None, True, False, "auto"):
-        raise ValueError(f"trainer.benchmark must be true, false, auto or null, got {cfg.trainer.benchmark!r}")
+    resolve_benchmark(cfg.trainer.get("benchmark"), "cpu")  # refuses anything but true/false/auto/null
     if cfg.get("ckpt_path") not in (None, "auto") and not isinstance(cfg.ckpt_path, str):
         raise ValueError(f"ckpt_path must be auto, null or a path, got {cfg.ckpt_path!r}")
     if cfg.get("test_after_fit", "auto") not in ("auto", True, False):
