@@ -255,9 +255,6 @@ print(json.dumps({"model": name, "device": dev, "peak_mb": peak}))
 
 def bench_memory(models: list[str], batch_size: int, image_size) -> list[dict]:
     """Peak memory of two training steps per model, each in a fresh process (GPU: allocated; CPU: RSS)."""
-    from seti.training.resolvers import register_resolvers
-
-    register_resolvers()
     out = []
     for name in models:
         timm_name = compose_train([f"model={name}"]).model.backbone.name  # the timm model conf/model/<name>.yaml names

@@ -33,7 +33,8 @@ class PretrainedWeightsError(FileNotFoundError):
     """The local weights file is missing, unreadable or does not fit the model."""
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
+    """An error's first line, capped: short enough to sit inside a message that names the file and the fix."""
     text = str(err).strip().splitlines()
     return (text[0] if text else type(err).__name__)[:300]
 
@@ -53,11 +54,11 @@ def load_checkpoint_file(path: str | Path, map_location: Any = "cpu", *, purpose
     except pickle.UnpicklingError as err:
         raise CheckpointLoadError(
             f"cannot {purpose} from {path}: it holds pickled objects other than weights (refused: weights_only=True) "
-            f"or is corrupt ({_first_line(err)}); {way_out}"
+            f"or is corrupt ({first_line(err)}); {way_out}"
         ) from err
     except Exception as err:  # noqa: BLE001 - torch raises RuntimeError/EOFError/OSError/... for a bad file
         raise CheckpointLoadError(
-            f"cannot {purpose} from {path}: the file is truncated or corrupt ({_first_line(err)}); {way_out}"
+            f"cannot {purpose} from {path}: the file is truncated or corrupt ({first_line(err)}); {way_out}"
         ) from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointLoadError(
@@ -140,4 +141,4 @@ def load_state_into(model: torch.nn.Module, state: dict, path: str | Path) -> No
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise CheckpointLoadError(f"checkpoint {path} does not fit its model: {_first_line(err)}") from err
+        raise CheckpointLoadError(f"checkpoint {path} does not fit its model: {first_line(err)}") from err

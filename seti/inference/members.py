@@ -126,11 +126,6 @@ def load_checkpoint(path: str | Path) -> dict:
     return checkpoint
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:300]
-
-
 def preprocessor_from_config(config: dict, where: str | Path = "checkpoint") -> Preprocessor:
     """The run's preprocessing, rebuilt from its resolved config's ``data`` section."""
     data = config.get("data") or {}
@@ -156,11 +151,13 @@ def _module_class(target: str, key: str, path: str | Path) -> type:
     import torch
     from hydra.utils import get_object
 
+    from seti.checkpoints import first_line
+
     try:
         obj = get_object(target)
     except Exception as err:  # noqa: BLE001 - hydra raises ImportError/ValueError/... for a bad path
         raise CheckpointError(
-            f"checkpoint {path}: {key} = {target!r} cannot be imported ({_first_line(err)}); is the package "
+            f"checkpoint {path}: {key} = {target!r} cannot be imported ({first_line(err)}); is the package "
             "that defines it installed?"
         ) from err
     if not (inspect.isclass(obj) and issubclass(obj, torch.nn.Module)):
@@ -214,7 +211,7 @@ def build_model(checkpoint: dict, path: str | Path, in_chans: int | None = None)
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
-    from seti.checkpoints import CheckpointLoadError, load_state_into
+    from seti.checkpoints import CheckpointLoadError, first_line, load_state_into
 
     if in_chans is None:
         in_chans = checkpoint_in_chans(checkpoint, preprocessor_from_config(checkpoint["seti_config"], path))
@@ -224,7 +221,7 @@ def build_model(checkpoint: dict, path: str | Path, in_chans: int | None = None)
         model = instantiate(config, _convert_="partial")
     except (InstantiationException, TypeError, ValueError, RuntimeError) as err:
         cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ is not None else err
-        raise CheckpointError(f"checkpoint {path}: cannot build its model {target!r}: {_first_line(cause)}") from err
+        raise CheckpointError(f"checkpoint {path}: cannot build its model {target!r}: {first_line(cause)}") from err
     try:
         load_state_into(model, checkpoint["state_dict"], path)
     except CheckpointLoadError as err:
