@@ -13,10 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import REPO, SAMPLE_ROOT  # noqa: F401 - REPO re-exported for older imports
 
-REPO = Path(__file__).resolve().parents[1]
-#: the default is the CI layout: a copy of shared/ beside the clone
-SAMPLE_ROOT = Path(os.environ.get("SETI_SAMPLE_DIR") or REPO.parent / "shared" / "data" / "kaggle-sample")
 SAMPLE_MISSING = (
     f"needs the 8-cadence Kaggle sample (train_labels.csv, train/, test/) at {SAMPLE_ROOT}: "
     "set SETI_SAMPLE_DIR to a folder holding it"

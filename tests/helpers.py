@@ -1,0 +1,168 @@
+"""The one test harness: paths, the tiny-run overrides, an offline environment, and the ways to run a job.
+
+Wiring tests call :func:`train_in_process` (compose the real ``conf/``, then ``pipeline.train(cfg)``, as
+lightning-hydra-template's tests do): seconds, not a Python start-up plus Lightning's import. Subprocesses
+(:func:`run_train`, :func:`start_train`, :func:`run_predict`) are kept for tests whose subject is the
+process itself: signals and kill -9, DDP, joblib/submitit launchers, the network guard, CLI parsing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+#: the default is the CI layout: a copy of shared/ beside the clone
+SAMPLE_ROOT = Path(os.environ.get("SETI_SAMPLE_DIR") or REPO.parent / "shared" / "data" / "kaggle-sample")
+
+#: the smallest run that still trains: the 99k-parameter EfficientNet on tiny images, in the main process
+TINY = ["model=tiny", "data.batch_size=2", "data.num_workers=0", "data.image_size=[32,64]", "trainer.max_epochs=2"]
+
+
+def real(root: Path | str, folds: int = 3) -> list[str]:
+    """Overrides that read a Kaggle-layout folder (the sample has 6 labelled ids: 3 folds of 2)."""
+    return ["data=kaggle", f"data.root={root}", f"data.num_folds={folds}"]
+
+
+def offline_env(home: Path | str, **extra: str) -> dict[str, str]:
+    """The environment of a test job: W&B offline and quiet, no hub, logs and data under ``home``.
+
+    This checkout comes first on PYTHONPATH: a script run as a file would otherwise import whatever
+    ``seti`` is installed.
+    """
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {
+        **os.environ,
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "HF_HUB_OFFLINE": "1",
+        "SETI_HOME": str(home),
+        "PYTHONPATH": pythonpath,
+    }
+    env.update(extra)
+    return env
+
+
+def _fail(what: str, args: Sequence[str], proc: subprocess.CompletedProcess) -> None:
+    pytest.fail(f"{what} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+
+
+def run_script(
+    script: str,
+    args: Sequence[str],
+    home: Path,
+    *,
+    check: bool = True,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """Run ``REPO/<script>`` with ``args`` in ``home`` (its cwd and SETI_HOME); fail the test on a non-zero exit."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / script), *args],
+        cwd=home,
+        env=env or offline_env(home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        _fail(script, args, proc)
+    return proc
+
+
+def run_train(args: Sequence[str], home: Path, **kwargs) -> subprocess.CompletedProcess:
+    """``python train.py ARGS`` as a user types it (see :func:`run_script`)."""
+    return run_script("train.py", args, home, **kwargs)
+
+
+def run_predict(args: Sequence[str], home: Path, **kwargs) -> subprocess.CompletedProcess:
+    """``python predict.py ARGS`` as a user types it (see :func:`run_script`)."""
+    return run_script("predict.py", args, home, **kwargs)
+
+
+def start_train(args: Sequence[str], home: Path, *, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+    """``train.py`` started in the background, in its own session (so a test can signal it and its children)."""
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=home,
+        env=env or offline_env(home),
+        stdout=kwargs.pop("stdout", subprocess.DEVNULL),
+        stderr=kwargs.pop("stderr", subprocess.PIPE),
+        text=True,
+        start_new_session=kwargs.pop("start_new_session", True),
+        **kwargs,
+    )
+
+
+def compose_train(overrides: Sequence[str] = (), *, output_dir: Path | str | None = None, hydra: bool = True):
+    """The real ``conf/train.yaml`` composed with ``overrides``, as train.py would see it.
+
+    With ``hydra`` the ``hydra`` node is kept (launcher and sweep settings); ``output_dir`` stands in for
+    the run directory Hydra would create (``paths.output_dir`` interpolates ``hydra:runtime.output_dir``).
+    """
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    from seti.training.resolvers import register_resolvers
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=hydra)
+    if output_dir is not None:
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(output_dir)
+            if hydra:
+                cfg.hydra.runtime.output_dir = str(output_dir)
+    return cfg
+
+
+@contextlib.contextmanager
+def hydra_context(cfg) -> Iterator[None]:
+    """Make ``cfg``'s hydra node the current HydraConfig (as ``@hydra.main`` does), and clear it after."""
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().set_config(cfg)
+    try:
+        yield
+    finally:
+        HydraConfig.instance().cfg = None
+
+
+def train_in_process(overrides: Sequence[str], run_dir: Path, *, home: Path | None = None) -> dict:
+    """Compose the real config and call ``pipeline.train(cfg)`` in this process; returns metrics.json.
+
+    ``home`` (default: ``run_dir``'s parent) is SETI_HOME, where synthetic data is generated and logs go.
+    """
+    from omegaconf import open_dict
+
+    from seti.training.pipeline import train
+
+    home = Path(home or Path(run_dir).parent)
+    old = os.environ.get("SETI_HOME")
+    os.environ["SETI_HOME"] = str(home)
+    try:
+        cfg = compose_train(overrides, output_dir=run_dir)
+        with open_dict(cfg):
+            cfg.hydra.run.dir = str(run_dir)
+        with hydra_context(cfg):
+            with open_dict(cfg):
+                del cfg["hydra"]  # as Hydra's run_job hands the config to the task
+            return train(cfg)
+    finally:
+        if old is None:
+            os.environ.pop("SETI_HOME", None)
+        else:
+            os.environ["SETI_HOME"] = old
+
+
+def read_metrics_json(run_dir: Path) -> dict:
+    """A run directory's metrics.json as a plain dict."""
+    return json.loads((Path(run_dir) / "metrics.json").read_text())
