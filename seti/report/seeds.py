@@ -21,7 +21,7 @@ import pandas as pd
 from seti.report.stats import bootstrap_aucs, delong_contrast_test
 from seti.report.sweep import aug_sort_key, model_sort_key
 
-__all__ = ["VERDICT_RULE", "unpooled_contrast", "seed_verdict", "seed_spread"]
+__all__ = ["VERDICT_RULE", "stack_pairs", "unpooled_contrast", "seed_verdict", "seed_spread"]
 
 VERDICT_RULE = (
     "A verdict says helps/hurts only when BOTH hold: the 95% bootstrap CI of the unpooled difference (mean over "
@@ -31,16 +31,14 @@ VERDICT_RULE = (
 )
 
 
-def unpooled_contrast(
-    pairs: Mapping[Hashable, pd.DataFrame], n_boot: int, seed: int = 0, ci: float = 0.95
-) -> dict | None:
-    """Mean over ``pairs`` of AUC(pred_a) - AUC(pred_b), with DeLong p and a paired bootstrap CI.
+def stack_pairs(
+    pairs: Mapping[Hashable, pd.DataFrame],
+) -> tuple[list[Hashable], np.ndarray, list[np.ndarray], np.ndarray] | None:
+    """All run pairs' curves over the union of their ids: ``(keys, y, scores, mask)``.
 
-    ``pairs`` maps a key (e.g. (seed, fold)) to a frame ``id, target, pred_a, pred_b`` (one run pair on one
-    fold's ids). Each pair's two curves are scored only on its own ids (masks over the union), so folds
-    never pool and seeds that share ids are correlated correctly. Pairs with fewer than 2 ids of a class are
-    left out. Returns None when no pair is usable, else a dict with ``diff, ci_lo, ci_hi, p, n_pairs, n_ids,
-    per_pair`` (each pair's own difference, by key).
+    ``scores`` holds every pair's ``pred_a`` curve, then every pair's ``pred_b`` (2K vectors); ``mask``
+    (2K, N) keeps each curve on its own ids, so folds never pool and runs sharing ids correlate. Pairs
+    with fewer than 2 ids of a class are left out; None when none is left.
     """
     usable = {k: f for k, f in pairs.items() if f["target"].sum() >= 2 and (1 - f["target"]).sum() >= 2}
     if not usable:
@@ -53,10 +51,26 @@ def unpooled_contrast(
     target = pd.concat([frames[k]["target"] for k in keys])
     target = target[~target.index.duplicated()]
     y = target.loc[union].to_numpy()
-    k_n = len(keys)
     scores = [frames[k]["pred_a"].reindex(union).fillna(0.0).to_numpy() for k in keys]
     scores += [frames[k]["pred_b"].reindex(union).fillna(0.0).to_numpy() for k in keys]
     mask = np.vstack([union.isin(frames[k].index) for k in keys] * 2)
+    return keys, y, scores, mask
+
+
+def unpooled_contrast(
+    pairs: Mapping[Hashable, pd.DataFrame], n_boot: int, seed: int = 0, ci: float = 0.95
+) -> dict | None:
+    """Mean over ``pairs`` of AUC(pred_a) - AUC(pred_b), with DeLong p and a paired bootstrap CI.
+
+    ``pairs`` maps a key (e.g. (seed, fold)) to a frame ``id, target, pred_a, pred_b`` (one run pair on one
+    fold's ids), stacked by :func:`stack_pairs`. Returns None when no pair is usable, else a dict with
+    ``diff, ci_lo, ci_hi, p, n_pairs, n_ids, per_pair`` (each pair's own difference, by key).
+    """
+    stacked = stack_pairs(pairs)
+    if stacked is None:
+        return None
+    keys, y, scores, mask = stacked
+    k_n = len(keys)
     contrast = np.r_[np.full(k_n, 1.0 / k_n), np.full(k_n, -1.0 / k_n)]
     aucs, est, p = delong_contrast_test(y, scores, contrast, mask=mask)
     boots = bootstrap_aucs(y, scores, n_boot=n_boot, seed=seed, mask=mask) @ contrast
@@ -69,7 +83,7 @@ def unpooled_contrast(
         "ci_hi": float(hi),
         "p": float(p),
         "n_pairs": k_n,
-        "n_ids": int(len(union)),
+        "n_ids": int(len(y)),
         "per_pair": {k: float(aucs[i] - aucs[k_n + i]) for i, k in enumerate(keys)},
     }
 
