@@ -45,7 +45,11 @@ def _write_figures(rep: Report, summary: pd.DataFrame, used: pd.DataFrame, preds
     for title, fname, build in (
         ("Validation AUROC", "auroc_bars.png", lambda: auroc_bars(summary, augs)),
         ("ROC curves (pooled out-of-fold)", "roc_curves.png", lambda: roc_curves(roc_panels(used, preds), augs, multi)),
-        ("Validation AUROC per epoch (torchmetrics, as logged)", "val_auroc_epochs.png", lambda: epoch_curves(curve_panels(used), augs, multi)),
+        (
+            "Validation AUROC per epoch (torchmetrics, as logged)",
+            "val_auroc_epochs.png",
+            lambda: epoch_curves(curve_panels(used), augs, multi),
+        ),
     ):
         fig = build()
         if fig is not None:
@@ -97,7 +101,8 @@ def compare_sweeps(
         seed_comparisons=seed_comps,
         seeds=seed_spread(used),
         resumed=resumed_runs(runs),
-        disclosures=code_disclosures(used) + mixed + disclosures(used),
+        code=code_disclosures(used) + mixed,
+        disclosures=disclosures(used),
     )
     _write_figures(rep, summary, used, preds)
     finished = runs[(runs["status"] == "finished") & runs["duplicate_of"].isna()]
@@ -174,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(rep.runs)} runs ({n_bad} failed or missing)")
     for v in rep.verdicts or ["(no aug vs none comparisons possible)"]:
         print(f"  {v}")
+    for line in rep.code:
+        print(f"  code: {line}")
     for d in rep.disclosures:
         print(f"  disclosure: {d}")
     for r in rep.resumed.itertuples() if not rep.resumed.empty else []:

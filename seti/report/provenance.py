@@ -80,15 +80,13 @@ def code_disclosures(used: pd.DataFrame) -> list[str]:
     for code, n in codes.value_counts().sort_index().items():
         if code == UNKNOWN:
             out.append(
-                f"code: {n} run(s) do not record their commit or library versions (they predate provenance in "
+                f"{n} run(s) do not record their commit or library versions (they predate provenance in "
                 "metrics.json); they are treated as one code version, which nothing in the runs can confirm."
             )
         else:
-            out.append(f"code: {n} run(s) from {code}.")
+            out.append(f"{n} run(s) from {code}.")
     if (used.get("git_dirty") == True).any():  # noqa: E712 (a column of True/False/None)
-        out.append(
-            "code: some runs were trained from a modified tree (git_dirty): their commit alone does not fix the code."
-        )
+        out.append("some runs were trained from a modified tree (git_dirty): their commit alone does not fix the code.")
     machines = used.get("machine", pd.Series(dtype=object)).dropna()
     if not machines.empty:
         out.append(

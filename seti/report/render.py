@@ -58,7 +58,7 @@ img{max-width:100%;border:1px solid #eee}.note{color:#666;font-size:.9em}
 """
 
 _SECTION_INTRO = {
-    "verdicts": "Run level: the training seed is the random unit. " + RUN_LEVEL_RULE,
+    "verdicts": RUN_LEVEL_RULE,
     "table": "Validation AUROC per run (of its val_predictions.csv, the best checkpoint's predictions, scored by "
     "seti.metrics: the same numbers the paired tests use), mean ± sample std over folds and seeds; n = number "
     "of runs. Test: the runs' test_auroc (metrics.json), where a test split exists.",
@@ -111,8 +111,6 @@ class Section:
 def document(rep: Report, tables: dict[str, pd.DataFrame], settings: pd.DataFrame) -> list[Section]:
     """The report as a list of sections: the one description both writers walk."""
     sweeps = ", ".join(f"`{s}`" for s in sorted(rep.runs["sweep_dir"].unique()))
-    code = [d for d in rep.disclosures if d.startswith(("code:", "paired despite"))]
-    other = [d for d in rep.disclosures if d not in code]
     effects = {"helps": "helps", "hurts": "hurts"}
     verdicts = [
         (v, effects.get(e, "none"))
@@ -122,7 +120,7 @@ def document(rep: Report, tables: dict[str, pd.DataFrame], settings: pd.DataFram
     notes = tuple(f"{r['model']} {r['aug']}: {r['note']}" for _, r in rep.comparisons.iterrows() if r.get("note"))
     reference = any(m in REFERENCE_MODELS for m in rep.summary.get("model", []))
     out = [
-        Section(TITLE, level=1, intro=f"Sweeps: {sweeps}", bullets_label="Code:", bullets=tuple(code)),
+        Section(TITLE, level=1, intro=f"Sweeps: {sweeps}", bullets_label="Code:", bullets=tuple(rep.code)),
         Section(
             "Verdicts",
             intro=_SECTION_INTRO["verdicts"],
@@ -135,8 +133,8 @@ def document(rep: Report, tables: dict[str, pd.DataFrame], settings: pd.DataFram
             intro=_SECTION_INTRO["table"],
             table=tables["auc"],
             notes=("`dedoppler` is a classical, non-learning baseline shown for reference.",) if reference else (),
-            bullets_label="Disclosures:" if other else "",
-            bullets=tuple(other),
+            bullets_label="Disclosures:" if rep.disclosures else "",
+            bullets=tuple(rep.disclosures),
         ),
         Section(
             "Paired comparisons against `none`",

@@ -33,7 +33,8 @@ class Report:
     seed_comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per (model, aug, seed)
     seeds: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (model, aug): spread over seeds
     resumed: pd.DataFrame = field(default_factory=pd.DataFrame)  # runs trained by several processes
-    disclosures: list[str] = field(default_factory=list)  # code, tuning data, augmentation distributions
+    code: list[str] = field(default_factory=list)  # which commit(s), library versions and machines made the runs
+    disclosures: list[str] = field(default_factory=list)  # tuning data, augmentation distributions
     images: dict[str, Path] = field(default_factory=dict)
 
     @property

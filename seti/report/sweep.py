@@ -222,16 +222,22 @@ def _config_value(cfg: dict, dotted: str) -> Any:
 def _provenance(record: RunMetrics | None) -> dict:
     """Which code and machine made the run (metrics.json's git_commit, git_dirty, versions, machine), None
     where the run predates these keys; ``versions`` as one ``name=version`` string, sorted."""
-    extra = record.extra if record is not None else {}
-    versions = extra.get("versions")
+
+    def field(name: str) -> Any:  # a RunMetrics field in newer code, an unknown key kept in ``extra`` in older
+        if record is None:
+            return None
+        value = getattr(record, name, None)
+        return value if value is not None else record.extra.get(name)
+
+    versions = field("versions")
     if isinstance(versions, dict):
         versions = " ".join(f"{k}={versions[k]}" for k in sorted(versions))
-    dirty = extra.get("git_dirty")
+    dirty = field("git_dirty")
     return {
-        "git_commit": extra.get("git_commit") or None,
-        "git_dirty": bool(dirty) if isinstance(dirty, bool) else None,
+        "git_commit": field("git_commit") or None,
+        "git_dirty": dirty if isinstance(dirty, bool) else None,
         "versions": versions or None,
-        "machine": extra.get("machine") or None,
+        "machine": field("machine") or None,
     }
 
 
