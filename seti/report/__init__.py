@@ -1,8 +1,8 @@
 """Compare sweep runs: paired AUROC statistics, run collection and the Markdown/HTML report.
 
-sweep (collect runs) -> analysis (numbers, verdicts; stats, seeds, runlevel, provenance, disclosures) ->
-tables, render (Markdown, HTML, W&B) and seti.figures.report (plots); result holds the Report record and
-compare the entry points.
+sweep (collect runs) -> analysis (runs, summaries), comparison (paired tests and verdicts, from stats, seeds
+and runlevel), provenance, disclosures -> tables, render (Markdown, HTML, W&B) and seti.figures.report
+(plots); result holds the Report record, compare the entry points.
 """
 
 from seti.report.compare import compare_sweeps

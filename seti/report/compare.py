@@ -8,7 +8,7 @@ different code are not paired unless the caller allows it (seti.report.provenanc
 resumed runs are always listed, and what a run was tuned or augmented with is disclosed.
 
 This module is the entry point; the work is done by sweep (collect runs), analysis (the numbers),
-tables and render (the words), and seti.figures.report (the plots).
+comparison (the paired tests and verdicts), tables and render (the words), and seti.figures.report (the plots).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from seti.atomic import atomic_write_csv
 from seti.figures import save
 from seti.figures.report import auroc_bars, epoch_curves, roc_curves
 from seti.report import tables
-from seti.report.analysis import BASELINE_AUG, Predictions, compare, curve_panels, roc_panels, summarise, usable_runs
+from seti.report.analysis import BASELINE_AUG, Predictions, curve_panels, roc_panels, summarise, usable_runs
+from seti.report.comparison import compare
 from seti.report.disclosures import disclosures, resumed_runs
 from seti.report.provenance import check_code, code_disclosures
 from seti.report.render import CSV_FILES, log_wandb, write_html, write_markdown

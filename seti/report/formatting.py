@@ -8,10 +8,6 @@ from __future__ import annotations
 import math
 
 
-def fmt_auc(x: float) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{x:.4f}"
-
-
 def fmt_diff(x: float, digits: int = 3) -> str:
     return "—" if x is None or not math.isfinite(x) else f"{x:+.{digits}f}"
 
