@@ -56,8 +56,11 @@ RUN_LEVEL_RULE = (
     "is the random unit; each seed's difference is the mean over its folds of AUROC(aug) - AUROC(none) on "
     "that fold's ids, and the interval is a t interval on (seeds - 1) degrees of freedom whose variance is "
     "the seeds' spread / seeds plus the part of the id-sampling (DeLong) covariance the seeds share "
-    "(a mixed model: seed effect + id sampling). The id-level per-fold and pooled tests beside it are "
-    "conditional on these trained models."
+    "(a mixed model: seed effect + id sampling). The seed, not the (seed, fold) run, is the unit because "
+    "every seed validates on the same fold split (folds are shared strata, not replicates) and a seed is what "
+    "one adds to resolve an effect; not a bootstrap over seeds, which with 3 seeds has 10 distinct resamples "
+    "and an interval far too narrow. The id-level per-fold and pooled tests beside it are conditional on "
+    "these trained models."
 )
 
 
