@@ -1,9 +1,16 @@
-"""ROC AUC of predictions: the one implementation every part of the project uses.
+"""ROC AUC of saved predictions: the implementation that scores files.
 
-Training (validation predictions), predict.py (out-of-fold scores), the W&B ROC figure and the report
-all score with :func:`auc_score` and draw with :func:`roc_curve_points`, so a number in metrics.json,
-the OOF summary and the report agree to the last digit. Plain numpy (midranks, ties count 1/2, equal to
-``sklearn.metrics.roc_auc_score``): importing it pulls in neither scipy nor sklearn.
+Two AUROCs exist, and they differ in the 7th or 8th digit (float32 vs float64; 18 of the 20 committed CPU
+study runs, by up to 7e-8):
+
+* torchmetrics' ``BinaryAUROC`` scores the logged epochs during training (``val/auroc``): it is the
+  checkpoint monitor, so it picks ``best.ckpt`` and gives metrics.json's ``best_val_auroc``;
+* this module scores saved predictions: metrics.json's ``val_auroc_of_predictions`` (val_predictions.csv),
+  predict.py's out-of-fold scores, the W&B ROC figure and every number of the report, whose paired tests
+  read the same files.
+
+Plain numpy (midranks, ties count 1/2, equal to ``sklearn.metrics.roc_auc_score``): importing it pulls in
+neither scipy nor sklearn.
 """
 
 from __future__ import annotations

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
+import re
 from html import escape as html_escape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import read_complete_run
+from helpers import run_script
 from scipy.stats import norm
 
 from seti.report import (
     ReportError,
     auc_score,
     bootstrap_aucs,
-    build_report,
     collect_runs,
     compare_sweeps,
     delong_contrast_test,
@@ -29,8 +28,6 @@ from seti.report import (
     delong_roc_variance,
     paired_bootstrap_auc_diff,
 )
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 # ============================================================================ statistics
@@ -319,8 +316,8 @@ def test_report_files_and_table(fake_sweep):
     ]
     for _, r in summary.iterrows():
         vals = [best[(r["model"], r["aug"], f)] for f in (0, 1)]
-        assert r["mean_best_val_auroc"] == pytest.approx(np.mean(vals), abs=1e-9)
-        assert r["std_best_val_auroc"] == pytest.approx(np.std(vals, ddof=1), abs=1e-9)
+        assert r["mean_val_auroc"] == pytest.approx(np.mean(vals), abs=1e-9)
+        assert r["std_val_auroc"] == pytest.approx(np.std(vals, ddof=1), abs=1e-9)
         assert r["n"] == 2
     md = (out / "report.md").read_text()
     v = [best[("b1", "strong", f)] for f in (0, 1)]
@@ -329,7 +326,7 @@ def test_report_files_and_table(fake_sweep):
     # settings section from the configs
     settings = md.split("## Data and settings")[1]
     assert "synthetic" in settings and "256x256" in settings and "| 1, 3 |" in settings  # max epochs
-    assert "<0.001" in md  # b1's DeLong p
+    assert "<0.001" in md  # b1's DeLong p (id level)
 
 
 def test_verdicts_and_confidence_intervals(fake_sweep):
@@ -337,12 +334,14 @@ def test_verdicts_and_confidence_intervals(fake_sweep):
     comps = rep.comparisons.set_index("model")
     assert list(rep.comparisons["model"]) == ["b1", "b3"]  # dedoppler has no augs to compare
     b1, b3 = comps.loc["b1"], comps.loc["b3"]
-    assert b1["effect"] == "helps" and b1["verdict"].startswith("strong helps b1 by +0.")
-    assert b1["ci_lo"] <= TRUE_DIFF_B1 <= b1["ci_hi"]
-    assert b1["p_delong"] < 0.01
-    assert b3["effect"] == "no detectable effect"
-    assert b3["verdict"].startswith("no detectable effect of strong on b3: ")
-    assert b3["ci_lo"] <= 0.0 <= b3["ci_hi"] and b3["p_delong"] > 0.05
+    # one training seed: the id level sees the effect, the run level cannot call it (seed spread unknown)
+    assert b1["id_effect"] == "helps" and b1["effect"] == "not established"
+    assert b1["verdict"].startswith("strong vs none on b1: not established, one training seed")
+    assert "Conditional on these trained models: +0." in b1["verdict"]
+    assert b1["pooled_ci_lo"] <= TRUE_DIFF_B1 <= b1["pooled_ci_hi"]
+    assert b1["pooled_p"] < 0.01
+    assert b3["id_effect"] == "no detectable effect" and b3["effect"] == "not established"
+    assert b3["pooled_ci_lo"] <= 0.0 <= b3["pooled_ci_hi"] and b3["pooled_p"] > 0.05
     from sklearn.metrics import roc_auc_score
 
     root = rep.out_dir.parent
@@ -356,17 +355,17 @@ def test_verdicts_and_confidence_intervals(fake_sweep):
         }
         pooled = {aug: pd.concat([frames[aug, 0], frames[aug, 1]]) for aug in ("none", "strong")}
         auc = {aug: roc_auc_score(d["target"], d["pred"]) for aug, d in pooled.items()}
-        assert c["diff"] == pytest.approx(auc["strong"] - auc["none"], abs=1e-12)
+        assert c["pooled_diff"] == pytest.approx(auc["strong"] - auc["none"], abs=1e-12)
         per_fold = [
             roc_auc_score(frames["strong", f]["target"], frames["strong", f]["pred"])
             - roc_auc_score(frames["none", f]["target"], frames["none", f]["pred"])
             for f in (0, 1)
         ]
-        assert c["unpooled_diff"] == pytest.approx(np.mean(per_fold), abs=1e-12)
-        assert c["fold_diff_mean"] == pytest.approx(np.mean(per_fold), abs=1e-12)
-        assert c["unpooled_ci_lo"] < c["unpooled_diff"] < c["unpooled_ci_hi"]
-    assert b1["unpooled_ci_lo"] <= TRUE_DIFF_B1 <= b1["unpooled_ci_hi"]
-    assert "strong helps b1 by" in (rep.out_dir / "report.md").read_text()
+        assert c["id_diff"] == pytest.approx(np.mean(per_fold), abs=1e-12)
+        assert c["run_diff"] == pytest.approx(np.mean(per_fold), abs=1e-12)  # one seed: its fold mean
+        assert c["id_ci_lo"] < c["id_diff"] < c["id_ci_hi"]
+    assert b1["id_ci_lo"] <= TRUE_DIFF_B1 <= b1["id_ci_hi"]
+    assert "strong vs none on b1: not established" in (rep.out_dir / "report.md").read_text()
 
 
 def test_failed_and_missing_runs_are_listed(fake_sweep):
@@ -423,7 +422,7 @@ def test_multi_seed_and_duplicates(tmp_path):
     assert rep.runs["duplicate_of"].notna().sum() == 1
     c = rep.comparisons.iloc[0]
     assert c["seeds"] == "1,2" and c["n_pairs"] == 4 and c["n_ids"] == 300
-    assert c["ci_lo"] <= c["diff"] <= c["ci_hi"]
+    assert c["pooled_ci_lo"] <= c["pooled_diff"] <= c["pooled_ci_hi"]
     assert "duplicate" in rep.markdown_path.read_text()
 
 
@@ -445,8 +444,8 @@ def test_seeds_with_different_validation_ids(tmp_path):
         a = pd.read_csv(tmp_path / f"a=strong,s={seed}" / "val_predictions.csv")
         b = pd.read_csv(tmp_path / f"a=none,s={seed}" / "val_predictions.csv")
         per_seed.append(auc_score(a["target"], a["pred"]) - auc_score(b["target"], b["pred"]))
-    assert c["diff"] == pytest.approx(np.mean(per_seed), abs=1e-12)
-    assert c["effect"] == "helps" and c["ci_lo"] > 0
+    assert c["pooled_diff"] == pytest.approx(np.mean(per_seed), abs=1e-12)
+    assert c["id_effect"] == "helps" and c["pooled_ci_lo"] > 0
 
 
 def test_masked_delong_and_bootstrap_agree():
@@ -479,7 +478,7 @@ def test_wandb_logging_with_real_offline_client(fake_sweep, tmp_path, monkeypatc
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     out = tmp_path / "r"
-    build_report(root, out_dir=out, n_boot=50, log_to_wandb=True)
+    compare_sweeps(root, out_dir=out, n_boot=50, log_to_wandb=True)
     logged = read_complete_run(out)  # waits for the exit record: finish() may return before the file is whole
     keys = set().union(*logged.history)  # media are stored as <key>/_type, <key>/path, ...
     assert keys >= {
@@ -496,34 +495,30 @@ def test_wandb_logging_with_real_offline_client(fake_sweep, tmp_path, monkeypatc
 
 def test_no_runs_and_missing_dir_errors(tmp_path):
     with pytest.raises(ReportError, match="no runs found"):
-        build_report(tmp_path)
+        compare_sweeps(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        build_report(tmp_path / "nope")
+        compare_sweeps(tmp_path / "nope")
 
 
-def _cli(*args):
-    return subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "compare.py"), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
+def _cli(home: Path, *args):
+    """``python scripts/compare.py ARGS``: the CLI's argument parsing and exit codes are the subject."""
+    return run_script("scripts/compare.py", [str(a) for a in args], home, check=False, timeout=180)
 
 
 def test_cli(fake_sweep, tmp_path):
     root, _, _ = fake_sweep
-    r = _cli(root, "--out", tmp_path / "cli", "--n-boot", "100", "--seed", "1")
+    r = _cli(tmp_path, root, "--out", tmp_path / "cli", "--n-boot", "100", "--seed", "1")
     assert r.returncode == 0, r.stderr
-    assert "strong helps b1 by" in r.stdout and "no detectable effect of strong on b3" in r.stdout
+    assert "strong vs none on b1: not established, one training seed" in r.stdout
+    assert "strong vs none on b3: not established" in r.stdout
     assert str(tmp_path / "cli" / "report.html") in r.stdout
     assert (tmp_path / "cli" / "report.md").is_file()
 
-    r = _cli(tmp_path / "does-not-exist")
+    r = _cli(tmp_path, tmp_path / "does-not-exist")
     assert r.returncode == 2 and "does not exist" in r.stderr
 
     (tmp_path / "empty").mkdir()
-    r = _cli(tmp_path / "empty")
+    r = _cli(tmp_path, tmp_path / "empty")
     assert r.returncode == 2 and "no runs found" in r.stderr
 
 
@@ -602,8 +597,9 @@ def test_seed_tables_and_inconsistent_seeds(tmp_path):
     _seed_sweep(tmp_path, {1: 2.5, 2: 2.5, 3: 0.6})
     rep = compare_sweeps(tmp_path, n_boot=400)
     c = rep.comparisons.iloc[0]
-    assert c["unpooled_ci_lo"] > 0 and c["effect"] == "inconsistent across seeds"
-    assert c["verdict"].startswith("inconsistent effect of light on tiny across seeds")
+    assert c["id_ci_lo"] > 0 and c["id_effect"] == "inconsistent across seeds"
+    assert c["effect"] == "not established" and c["run_ci_lo"] < 0 < c["run_ci_hi"]
+    assert c["verdict"].startswith("light vs none on tiny: not established")
     assert c["n_fold_pairs"] == 6 and c["n_ids"] == 600 and c["seeds"] == "1,2,3"
     # per-seed rows recomputed from the files with sklearn
     sc = rep.seed_comparisons.set_index("seed")
@@ -615,19 +611,21 @@ def test_seed_tables_and_inconsistent_seeds(tmp_path):
             return roc_auc_score(d["target"], d["pred"]), d
 
         per_fold = [auc("light", f)[0] - auc("none", f)[0] for f in (0, 1)]
-        assert sc.loc[seed, "unpooled_diff"] == pytest.approx(np.mean(per_fold), abs=1e-12)
+        assert sc.loc[seed, "diff"] == pytest.approx(np.mean(per_fold), abs=1e-12)
         a = pd.concat([auc("light", f)[1] for f in (0, 1)])
         b = pd.concat([auc("none", f)[1] for f in (0, 1)])
         assert sc.loc[seed, "pooled_diff"] == pytest.approx(
             roc_auc_score(a["target"], a["pred"]) - roc_auc_score(b["target"], b["pred"]), abs=1e-12
         )
-        assert sc.loc[seed, "unpooled_ci_lo"] <= sc.loc[seed, "unpooled_diff"] <= sc.loc[seed, "unpooled_ci_hi"]
-    assert (sc.loc[[1, 2], "unpooled_diff"] > 0).all() and sc.loc[3, "unpooled_diff"] < 0
+        assert sc.loc[seed, "ci_lo"] <= sc.loc[seed, "diff"] <= sc.loc[seed, "ci_hi"]
+    assert (sc.loc[[1, 2], "diff"] > 0).all() and sc.loc[3, "diff"] < 0
     # the combined estimate is the mean of the six (fold, seed) differences = the mean of the seeds' means
-    assert c["unpooled_diff"] == pytest.approx(sc["unpooled_diff"].mean(), abs=1e-12)
-    # spread over seeds: each seed's best val AUROC averaged over folds, then mean and sample std over seeds
+    assert c["id_diff"] == pytest.approx(sc["diff"].mean(), abs=1e-12)
+    assert c["run_diff"] == pytest.approx(sc["diff"].mean(), abs=1e-12)
+    assert c["seed_sd"] == pytest.approx(sc["diff"].std(ddof=1), abs=1e-12)
+    # spread over seeds: each seed's val AUROC averaged over folds, then mean and sample std over seeds
     spread = rep.seeds.set_index("aug").loc["light"]
-    per_seed = rep.runs[rep.runs["aug"] == "light"].groupby("seed")["best_val_auroc"].mean()
+    per_seed = rep.runs[rep.runs["aug"] == "light"].groupby("seed")["val_auroc"].mean()
     assert spread["mean_over_seeds"] == pytest.approx(per_seed.mean(), abs=1e-12)
     assert spread["std_over_seeds"] == pytest.approx(per_seed.std(ddof=1), abs=1e-12)
     md = rep.markdown_path.read_text()
@@ -638,7 +636,8 @@ def test_seed_tables_and_inconsistent_seeds(tmp_path):
 def test_consistent_seeds_give_a_verdict(tmp_path):
     _seed_sweep(tmp_path, {1: 2.5, 2: 2.2, 3: 2.4})
     c = compare_sweeps(tmp_path, n_boot=400).comparisons.iloc[0]
-    assert c["effect"] == "helps" and "same sign in all 3 seeds" in c["verdict"]
+    assert c["effect"] == "helps" and c["id_effect"] == "helps" and c["run_ci_lo"] > 0
+    assert c["verdict"].startswith("light helps tiny by +0.") and "over 3 seeds (run level" in c["verdict"]
 
 
 def test_resumed_runs_are_flagged_with_summed_wall_time(tmp_path):
@@ -681,7 +680,7 @@ def test_resumed_runs_are_flagged_with_summed_wall_time(tmp_path):
 def test_disclosures_for_tuned_constants_and_injected_needles(tmp_path):
     y = np.array([0, 1] * 20)
     df = pd.DataFrame({"id": [f"{i:015x}" for i in range(40)], "target": y, "pred": np.linspace(0, 1, 40)})
-    synthetic = {"data": {"source": "synthetic", "synthetic": {"params": {}}}}
+    synthetic = {"data": {"source": "synthetic", "synthetic": {"params": {"partial_on_fraction": 0.25}}}}
     _write_run(
         tmp_path,
         "dd",
@@ -691,7 +690,10 @@ def test_disclosures_for_tuned_constants_and_injected_needles(tmp_path):
         preds=df,
         cfg_extra={
             **synthetic,
-            "model": {"fitted_on": "synthetic generator seed 1 (n=600)", "scorer": {"off_freq_tol": 90}},
+            "model": {
+                "meta": {"fitted_on": "synthetic generator seed 1 (n=600)", "tuned": ["off_freq_tol"]},
+                "scorer": {"time_bin": 9, "off_freq_tol": 90},
+            },
         },
     )
     _write_run(
@@ -714,7 +716,11 @@ def test_disclosures_for_tuned_constants_and_injected_needles(tmp_path):
     )
     rep = compare_sweeps(tmp_path, n_boot=50)
     text = " ".join(rep.disclosures)
+    # only the keys the config calls tuned are said to be fitted; the others are named as not tuned
     assert "dedoppler: tuned constants (off_freq_tol=90) were fitted on synthetic generator seed 1 (n=600)" in text
+    assert "not tuned: time_bin=9" in text and "time_bin=9, off_freq_tol" not in text
+    # injected needles fill all ON panels; the share of partial-ON evaluation positives comes from the params
+    assert "strong: every injected needle is drawn into all three ON panels, while 25% of the synthetic" in text
     assert (
         "strong: injects needles (p=0.15) from its own distribution" in text
         and "snr_range [25, 150] vs [15, 80]" in text
@@ -726,3 +732,216 @@ def test_disclosures_for_tuned_constants_and_injected_needles(tmp_path):
     # an old dedoppler run without the record says so
     _write_run(tmp_path / "old", "dd", model="dedoppler", aug="none", fold=0, preds=df)
     assert "does not record" in " ".join(compare_sweeps(tmp_path / "old", n_boot=50).disclosures)
+    # fitted_on at the model's top level (older configs) without a tuned list: no constant is called tuned
+    _write_run(
+        tmp_path / "legacy",
+        "dd",
+        model="dedoppler",
+        aug="none",
+        fold=0,
+        preds=df,
+        cfg_extra={"model": {"fitted_on": "seed 1", "scorer": {"time_bin": 9, "off_freq_tol": 90}}},
+    )
+    legacy = " ".join(compare_sweeps(tmp_path / "legacy", n_boot=50).disclosures)
+    assert "fitted on seed 1; the run does not record which of its settings (time_bin=9, off_freq_tol=90)" in legacy
+    assert "tuned constants (" not in legacy
+
+
+# ============================================================================ run level: the training seed is the unit
+def _simulated_study(rng, n_seeds: int, effect: float, tau: float, quirk: float, n: int = 120):
+    """One study on one fold of ``n`` ids shared by every seed: binormal scores, a per-seed training effect
+    (sd ``tau`` on the aug's separation) and per-id model quirks (sd ``quirk``, fixed across seeds, so the
+    seeds share id noise). Returns the run-level result and the plain seed differences."""
+    from seti.report.runlevel import run_level_test, seed_contrasts
+
+    y = (rng.random(n) < 0.35).astype(int)
+    y[:4] = [0, 1, 0, 1]
+    shared = rng.normal(size=n)
+    quirk_a, quirk_b = rng.normal(scale=quirk, size=n), rng.normal(scale=quirk, size=n)
+    aug, none = [], []
+    for _ in range(n_seeds):
+        aug.append((1.0 + effect + rng.normal(scale=tau)) * y + shared + quirk_a + rng.normal(size=n))
+        none.append(y + shared + quirk_b + rng.normal(size=n))
+    keys = [(s, 0) for s in range(n_seeds)]
+    _, d, cov = seed_contrasts(keys, y, aug + none, np.ones((2 * n_seeds, n), dtype=bool))
+    return run_level_test(d, cov), d
+
+
+def test_run_level_test_rejects_at_its_nominal_rate_and_finds_a_large_effect():
+    """Simulated studies: with no true effect the run-level test rejects about 5% (within a 99.9% binomial
+    band); when the seeds share id noise it still does not over-reject, where a t test on the seeds alone
+    does; a large true effect is established in nearly every study."""
+    from scipy.stats import binom, ttest_1samp
+
+    rng = np.random.default_rng(2026)
+    n_null = 250
+    lo, hi = binom.interval(0.999, n_null, 0.05)
+    null = [_simulated_study(rng, 4, 0.0, tau=0.3, quirk=0.0)[0] for _ in range(n_null)]
+    rate = np.mean([r["p"] < 0.05 for r in null])
+    assert lo / n_null <= rate <= hi / n_null, rate
+    assert np.mean([r["established"] for r in null]) == rate  # established == interval excludes 0 == p < 0.05
+
+    shared = [_simulated_study(rng, 3, 0.0, tau=0.05, quirk=1.0) for _ in range(150)]
+    assert np.mean([r["p"] < 0.05 for r, _ in shared]) <= hi / n_null
+    assert np.mean([ttest_1samp(d, 0).pvalue < 0.05 for _, d in shared]) > 0.1  # what ignoring shared ids does
+
+    big = [_simulated_study(rng, 5, 1.0, tau=0.3, quirk=0.0)[0] for _ in range(40)]
+    assert np.mean([r["established"] and r["ci_lo"] > 0 for r in big]) >= 0.9
+
+
+def test_seed_level_differences_by_hand():
+    """d_s is the mean over the seed's folds of its paired AUROC difference; its id variance is DeLong's;
+    with no id covariance the run-level test is the one-sample t test on the seeds."""
+    from scipy.stats import t as student_t
+
+    from seti.report.runlevel import plan, run_level_test, seed_level_differences
+
+    rng = np.random.default_rng(8)
+    pairs, by_hand = {}, {}
+    for seed in (1, 2, 3):
+        for fold in (0, 1):
+            y = (rng.random(80) < 0.4).astype(int)
+            a, b = 1.2 * y + rng.normal(size=80), y + rng.normal(size=80)
+            pairs[(seed, fold)] = pd.DataFrame(
+                {"id": [f"{seed}-{fold}-{i}" for i in range(80)], "target": y, "pred_a": a, "pred_b": b}
+            )
+            by_hand.setdefault(seed, []).append(auc_score(y, a) - auc_score(y, b))
+    seeds, d, cov = seed_level_differences(pairs)
+    assert seeds == [1, 2, 3]
+    np.testing.assert_allclose(d, [np.mean(by_hand[s]) for s in seeds], atol=1e-12)
+    # seed 1's variance: its two disjoint folds' DeLong variances, each over 2^2
+    var = 0.0
+    for fold in (0, 1):
+        f = pairs[(1, fold)]
+        _, c = _naive_structural(f["target"], [f["pred_a"], f["pred_b"]])
+        var += (c[0, 0] + c[1, 1] - 2 * c[0, 1]) / 4
+    assert cov[0, 0] == pytest.approx(var, rel=1e-9)
+    assert cov[0, 1] == pytest.approx(0.0, abs=1e-15)  # different seeds on different ids here: independent
+
+    r = run_level_test(d, np.zeros((3, 3)))
+    sd = np.std(d, ddof=1)
+    assert r["seed_sd"] == pytest.approx(sd) and r["shared_id_sd"] == 0.0
+    assert r["p"] == pytest.approx(2 * student_t.sf(abs(d.mean()) / (sd / math.sqrt(3)), 2), rel=1e-9)
+    assert r["ci_hi"] - r["ci_lo"] == pytest.approx(2 * student_t.ppf(0.975, 2) * sd / math.sqrt(3), rel=1e-9)
+    # minimum detectable effect and seeds needed agree with each other
+    planned = plan({**r, "diff": 0.02})
+    n = planned["seeds_needed"]
+    from seti.report.runlevel import minimum_detectable_effect
+
+    assert minimum_detectable_effect(sd**2, 0.0, n) <= 0.02 < minimum_detectable_effect(sd**2, 0.0, n - 1)
+    assert plan({**r, "diff": 0.001, "shared_id_sd": 0.01})["seeds_needed"] is None  # shared id noise hides it
+    one = run_level_test([0.03])
+    assert one["n_seeds"] == 1 and not one["established"] and math.isnan(one["p"])
+
+
+def _two_seed_sweep(root: Path, metrics_extra=lambda aug, seed, fold: {}) -> None:
+    rng = np.random.default_rng(5)
+    ids = [f"{i:015x}" for i in range(200)]
+    y = (rng.random(200) < 0.4).astype(int)
+    for seed in (1, 2):
+        for aug, mu in (("none", 1.0), ("light", 1.3)):
+            for fold in (0, 1):
+                sl = slice(fold * 100, (fold + 1) * 100)
+                df = pd.DataFrame({"id": ids[sl], "target": y[sl], "pred": _sigmoid(mu * y[sl] + rng.normal(size=100))})
+                _write_run(
+                    root,
+                    f"a={aug},f={fold},s={seed}",
+                    model="tiny",
+                    aug=aug,
+                    fold=fold,
+                    seed=seed,
+                    preds=df,
+                    metrics_extra=metrics_extra(aug, seed, fold),
+                )
+
+
+def test_mixed_code_is_refused_unless_allowed(tmp_path):
+    """Runs of one comparison from two commits are not paired: the error names the runs and the commits."""
+    from seti.report.provenance import MixedCodeError
+
+    versions = {"torch": "2.4.0", "numpy": "1.26.4"}
+
+    def provenance(aug, seed, fold):
+        commit = "b" * 40 if (aug, seed) == ("light", 2) else "a" * 40
+        return {"git_commit": commit, "git_dirty": False, "versions": versions, "machine": "cpu x"}
+
+    _two_seed_sweep(tmp_path / "mixed", provenance)
+    with pytest.raises(MixedCodeError, match=r"tiny.*2 code versions.*aaaaaaaaaaaa.*bbbbbbbbbbbb.*a=light,f=0,s=2"):
+        compare_sweeps(tmp_path / "mixed", n_boot=50)
+    assert not (tmp_path / "mixed" / "report").exists()  # refused before anything is written
+    r = _cli(tmp_path, tmp_path / "mixed", "--n-boot", "50")
+    assert r.returncode == 2 and "--allow-mixed-code" in r.stderr and "a=light,f=1,s=2" in r.stderr
+    with pytest.warns(UserWarning, match="2 code versions"):
+        rep = compare_sweeps(tmp_path / "mixed", n_boot=50, allow_mixed_code=True)
+    md = rep.markdown_path.read_text()
+    assert "paired despite mixed code" in md and "2 run(s) from bbbbbbbbbbbb | numpy=1.26.4 torch=2.4.0" in md
+    assert "machines: cpu x (8 run(s))" in md
+
+    # one commit everywhere: paired, and the report states it
+    _two_seed_sweep(tmp_path / "same", lambda a, s, f: provenance("none", 1, 0))
+    rep = compare_sweeps(tmp_path / "same", n_boot=50)
+    assert rep.code[0] == "8 run(s) from aaaaaaaaaaaa | numpy=1.26.4 torch=2.4.0."
+    # known beside unknown is mixed too; all unknown (older runs) is one group, disclosed
+    _two_seed_sweep(tmp_path / "half", lambda a, s, f: provenance(a, 1, 0) if a == "light" else {})
+    with pytest.raises(MixedCodeError, match="unknown"):
+        compare_sweeps(tmp_path / "half", n_boot=50)
+    _two_seed_sweep(tmp_path / "old")
+    assert "do not record their commit" in compare_sweeps(tmp_path / "old", n_boot=50).code[0]
+
+
+def test_one_auroc_and_the_test_split_beside_validation(tmp_path):
+    """Every validation number is AUROC of val_predictions.csv, whatever metrics.json's torchmetrics value says;
+    the runs' test_auroc stands beside it, and a test difference of the other sign is flagged."""
+
+    def extra(aug, seed, fold):
+        # light is better on validation in both seeds; on test it is worse in seed 2 and on average
+        test = {("none", 1): 0.90, ("light", 1): 0.91, ("none", 2): 0.95, ("light", 2): 0.90}[(aug, seed)]
+        return {"best_val_auroc": 0.5, "test_auroc": test}  # a monitor value that disagrees with the file
+
+    _two_seed_sweep(tmp_path, extra)
+    rep = compare_sweeps(tmp_path, n_boot=50)
+    runs = rep.runs.set_index("run_name")
+    for name in runs.index:
+        d = pd.read_csv(tmp_path / name / "val_predictions.csv")
+        assert runs.loc[name, "val_auroc"] == pytest.approx(auc_score(d["target"], d["pred"]), abs=1e-15)
+    light = rep.summary.set_index("aug").loc["light"]
+    assert light["mean_val_auroc"] > 0.6 and light["mean_test_auroc"] == pytest.approx(0.905)
+    c = rep.comparisons.iloc[0]
+    assert (
+        c["run_diff"] > 0 and c["test_diff"] == pytest.approx(-0.02) and c["test_sign"] == "DISAGREES with validation"
+    )
+    assert c["test_seed_diffs"] == "1: +0.010, 2: -0.050"
+    sc = rep.seed_comparisons.set_index("seed")
+    assert not sc.loc[1, "test_disagrees"] and sc.loc[2, "test_disagrees"]
+    md = rep.markdown_path.read_text()
+    assert "| light: val | light: test |" in md.replace("none: test | ", "")
+    assert "Test split: -0.020" in md and "DISAGREES" in md
+
+
+def test_markdown_and_html_walk_one_document(fake_sweep):
+    """The two writers render the same sections in the same order, footers included."""
+    root, rep, _ = fake_sweep
+    md = rep.markdown_path.read_text()
+    page = rep.html_path.read_text()
+    md_heads = [re.sub(r"`", "", h) for h in re.findall(r"^#+ (.+)$", md, flags=re.M)]
+    html_heads = [re.sub(r"</?code>", "", h) for h in re.findall(r"<h\d>(.+?)</h\d>", page)]
+    assert md_heads == html_heads and "Per-seed paired differences" in md_heads
+    for name in ("results.csv", "summary.csv", "comparisons.csv", "seeds.csv", "seed_comparisons.csv"):
+        assert f"`{name}`" in md and f"<code>{name}</code>" in page
+
+
+@pytest.mark.parametrize(
+    "p, text",
+    [
+        (0.0548, "p=0.055"),
+        (0.31, "p=0.31"),
+        (0.06, "p=0.060"),
+        (0.0012, "p=0.0012"),
+        (0.0004, "p<0.001"),
+        (0.999, "p=1.0"),
+    ],
+)
+def test_p_values_have_two_significant_digits(p, text):
+    from seti.report.formatting import fmt_p
+
+    assert fmt_p(p) == text

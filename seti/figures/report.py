@@ -50,7 +50,7 @@ def _grid(n: int) -> tuple[Figure, list]:
 
 
 def auroc_bars(summary: pd.DataFrame, all_augs: Sequence[str]) -> Figure | None:
-    """Mean best validation AUROC per (data, model), one bar per aug, std as error bar; None if empty."""
+    """Mean validation AUROC (of val_predictions.csv) per (data, model), one bar per aug, std as error bar; None if empty."""
     if summary.empty:
         return None
     multi = summary["data"].nunique() > 1
@@ -66,15 +66,15 @@ def auroc_bars(summary: pd.DataFrame, all_augs: Sequence[str]) -> Figure | None:
             if hit.empty:
                 continue
             xs.append(gi + (i - (len(augs) - 1) / 2) * width)
-            ys.append(float(hit["mean_best_val_auroc"].iloc[0]))
-            e = float(hit["std_best_val_auroc"].iloc[0])
+            ys.append(float(hit["mean_val_auroc"].iloc[0]))
+            e = float(hit["std_val_auroc"].iloc[0])
             es.append(e if math.isfinite(e) else 0.0)
         ax.bar(xs, ys, width, yerr=es, capsize=3, label=aug, color=aug_color(aug, augs))
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([_panel_label(d, m, multi) for d, m in groups])
-    lo = float((summary["mean_best_val_auroc"] - summary["std_best_val_auroc"].fillna(0)).min())
+    lo = float((summary["mean_val_auroc"] - summary["std_val_auroc"].fillna(0)).min())
     ax.set_ylim(max(0.0, min(0.5, lo - 0.05)), 1.0)
-    ax.set_ylabel("best val AUROC (mean ± std)")
+    ax.set_ylabel("val AUROC (mean ± std)")
     ax.set_title("Validation AUROC by model and augmentation")
     ax.legend(title="aug", fontsize=8)
     ax.grid(axis="y", alpha=0.3)

@@ -1,22 +1,22 @@
 """Build a comparison report (Markdown + self-contained HTML + CSV + PNG) from finished sweeps.
 
-The question a sweep answers is "does augmentation X help model Y?". Differences between augs are
-small relative to fold-to-fold and seed-to-seed spread, so the report compares each aug with ``none`` on
-the SAME validation ids (paired by fold and seed): per fold (unpooled, the verdict's statistic) and pooled
-over folds, each with a stratified paired bootstrap CI and a DeLong test, per training seed and across
-seeds, and writes a verdict only when it holds across seeds (seti.report.seeds). Failed, missing and
+The question a sweep answers is "does augmentation X help model Y?". Differences between augs are small
+relative to seed-to-seed spread, so the report compares each aug with ``none`` on the SAME validation ids
+(paired by fold and seed) and calls an effect established only when it holds over training seeds
+(seti.report.runlevel); the id-level tests, conditional on the trained models, stand beside it. Runs made by
+different code are not paired unless the caller allows it (seti.report.provenance). Failed, missing and
 resumed runs are always listed, and what a run was tuned or augmented with is disclosed.
 
 This module is the entry point; the work is done by sweep (collect runs), analysis (the numbers),
-tables and render (the words), and seti.figures.report (the plots).
+comparison (the paired tests and verdicts), tables and render (the words), and seti.figures.report (the plots).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -25,42 +25,16 @@ from seti.atomic import atomic_write_csv
 from seti.figures import save
 from seti.figures.report import auroc_bars, epoch_curves, roc_curves
 from seti.report import tables
-from seti.report.analysis import Predictions, compare, curve_panels, roc_panels, summarise, usable_runs
+from seti.report.analysis import BASELINE_AUG, Predictions, curve_panels, roc_panels, summarise, usable_runs
+from seti.report.comparison import compare
 from seti.report.disclosures import disclosures, resumed_runs
-from seti.report.render import log_wandb, write_html, write_markdown
+from seti.report.provenance import check_code, code_disclosures
+from seti.report.render import CSV_FILES, log_wandb, write_html, write_markdown
+from seti.report.result import Report, ReportError
 from seti.report.seeds import seed_spread
-from seti.report.sweep import aug_sort_key, collect_runs
+from seti.report.sweep import REPORT_DIR_NAME, aug_sort_key, collect_runs
 
-__all__ = ["ReportError", "Report", "compare_sweeps", "build_report", "main"]
-
-
-class ReportError(ValueError):
-    """Nothing to report (e.g. no run directories); the message says what was looked for."""
-
-
-@dataclass
-class Report:
-    """Everything :func:`compare_sweeps` computed, plus where it was written."""
-
-    out_dir: Path
-    runs: pd.DataFrame  # one row per run (results.csv)
-    summary: pd.DataFrame  # one row per (data, model, aug)
-    comparisons: pd.DataFrame  # one row per (data, model, aug != none)
-    verdicts: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    seed_comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per (model, aug, seed)
-    seeds: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (model, aug): spread over seeds
-    resumed: pd.DataFrame = field(default_factory=pd.DataFrame)  # runs trained by several processes
-    disclosures: list[str] = field(default_factory=list)  # tuning data, augmentation distributions
-    images: dict[str, Path] = field(default_factory=dict)
-
-    @property
-    def markdown_path(self) -> Path:
-        return self.out_dir / "report.md"
-
-    @property
-    def html_path(self) -> Path:
-        return self.out_dir / "report.html"
+__all__ = ["ReportError", "Report", "compare_sweeps", "main"]
 
 
 def _write_figures(rep: Report, summary: pd.DataFrame, used: pd.DataFrame, preds: Predictions) -> None:
@@ -70,9 +44,13 @@ def _write_figures(rep: Report, summary: pd.DataFrame, used: pd.DataFrame, preds
     augs = sorted(used["aug"].unique(), key=aug_sort_key)
     multi = used["data"].nunique() > 1
     for title, fname, build in (
-        ("Best validation AUROC", "auroc_bars.png", lambda: auroc_bars(summary, augs)),
+        ("Validation AUROC", "auroc_bars.png", lambda: auroc_bars(summary, augs)),
         ("ROC curves (pooled out-of-fold)", "roc_curves.png", lambda: roc_curves(roc_panels(used, preds), augs, multi)),
-        ("Validation AUROC per epoch", "val_auroc_epochs.png", lambda: epoch_curves(curve_panels(used), augs, multi)),
+        (
+            "Validation AUROC per epoch (torchmetrics, as logged)",
+            "val_auroc_epochs.png",
+            lambda: epoch_curves(curve_panels(used), augs, multi),
+        ),
     ):
         fig = build()
         if fig is not None:
@@ -85,12 +63,14 @@ def compare_sweeps(
     n_boot: int = 2000,
     seed: int = 0,
     log_to_wandb: bool = False,
+    allow_mixed_code: bool = False,
 ) -> Report:
     """Collect the runs of ``sweep_dirs``, compare them and write the report; returns a :class:`Report`.
 
-    Writes into ``out_dir`` (default ``<first sweep dir>/report``): results.csv, summary.csv,
-    comparisons.csv, report.md, report.html and the PNG plots. Raises ``FileNotFoundError`` for a
-    missing directory and :class:`ReportError` if no run directory is found.
+    Writes into ``out_dir`` (default ``<first sweep dir>/report``): the CSVs (:data:`CSV_FILES`), report.md,
+    report.html and the PNG plots. Raises ``FileNotFoundError`` for a missing directory, :class:`ReportError`
+    if no run directory is found, and :class:`seti.report.provenance.MixedCodeError` when the runs of a
+    comparison come from different code and ``allow_mixed_code`` is False (then a warning and a disclosure).
     """
     if isinstance(sweep_dirs, (str, Path)):
         sweep_dirs = [sweep_dirs]
@@ -103,11 +83,15 @@ def compare_sweeps(
             f"no runs found under {', '.join(str(d) for d in sweep_dirs)}: a run directory holds "
             "'.hydra/config.yaml' or 'metrics.json' (is this the sweep directory printed by train.py?)"
         )
-    out = Path(out_dir) if out_dir is not None else sweep_dirs[0] / "report"
-    out.mkdir(parents=True, exist_ok=True)
-
-    used = usable_runs(runs)
     preds = Predictions()
+    used = usable_runs(runs, preds)
+    mixed = check_code(used, BASELINE_AUG, allow_mixed_code)  # before anything is written
+    for line in mixed:
+        warnings.warn(line, stacklevel=2)
+    out = Path(out_dir) if out_dir is not None else sweep_dirs[0] / REPORT_DIR_NAME
+    out.mkdir(parents=True, exist_ok=True)
+    runs.loc[used.index, "val_auroc"] = used["val_auroc"]
+
     summary = summarise(used)
     comps, seed_comps = compare(used, preds, n_boot, seed)
     rep = Report(
@@ -118,13 +102,14 @@ def compare_sweeps(
         seed_comparisons=seed_comps,
         seeds=seed_spread(used),
         resumed=resumed_runs(runs),
+        code=code_disclosures(used) + mixed,
         disclosures=disclosures(used),
     )
     _write_figures(rep, summary, used, preds)
-    missing_preds = used[~used["has_predictions"]]
+    finished = runs[(runs["status"] == "finished") & runs["duplicate_of"].isna()]
+    left_out = finished[~finished.index.isin(used.index)]
     rep.problems = [
-        f"{r}: finished but has no val_predictions.csv (left out of paired tests and ROC curves)"
-        for r in missing_preds["run_name"]
+        f"{r}: finished but has no usable val_predictions.csv (left out of every number)" for r in left_out["run_name"]
     ] + preds.problems
     rep.verdicts = [v for v in comps["verdict"].tolist() if v]
 
@@ -137,41 +122,41 @@ def compare_sweeps(
         "resumed": tables.resumed_table(rep.resumed),
     }
     settings = tables.settings_table(runs)
-    atomic_write_csv(out / "results.csv", runs)
-    atomic_write_csv(out / "summary.csv", summary)
-    atomic_write_csv(out / "comparisons.csv", comps)
-    atomic_write_csv(out / "seed_comparisons.csv", seed_comps)
-    atomic_write_csv(out / "seeds.csv", rep.seeds)
+    frames = {
+        "results.csv": runs,
+        "summary.csv": summary,
+        "comparisons.csv": comps,
+        "seeds.csv": rep.seeds,
+        "seed_comparisons.csv": seed_comps,
+    }
+    for _, name in CSV_FILES:
+        atomic_write_csv(out / name, frames[name])
     write_markdown(rep, shown, settings)
     write_html(rep, shown, settings)
     log_wandb(rep, shown, force=log_to_wandb)
     return rep
 
 
-def build_report(
-    sweep_dirs: str | Path | Sequence[str | Path],
-    out_dir: str | Path | None = None,
-    n_boot: int = 2000,
-    seed: int = 0,
-    log_to_wandb: bool = False,
-) -> Path:
-    """Write the report for ``sweep_dirs`` (see :func:`compare_sweeps`); returns the report directory."""
-    return compare_sweeps(sweep_dirs, out_dir=out_dir, n_boot=n_boot, seed=seed, log_to_wandb=log_to_wandb).out_dir
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python scripts/compare.py SWEEP_DIR [...] [--out DIR] [--n-boot N] [--seed S] [--wandb]``."""
+    """CLI: ``python scripts/compare.py SWEEP_DIR [...] [--out DIR] [--n-boot N] [--seed S] [--wandb]
+    [--allow-mixed-code]``."""
     parser = argparse.ArgumentParser(
         prog="compare.py",
-        description="Compare the runs of one or more sweeps: AUROC table, paired aug-vs-none tests "
-        "(bootstrap CI + DeLong), plots, and a Markdown/HTML report in SWEEP_DIR/report/.",
+        description="Compare the runs of one or more sweeps: AUROC table, paired aug-vs-none tests (run level "
+        "over training seeds; id level: bootstrap CI + DeLong), plots, and a Markdown/HTML report in "
+        f"SWEEP_DIR/{REPORT_DIR_NAME}/.",
     )
     parser.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="sweep directory (runs at any depth below)")
-    parser.add_argument("--out", default=None, help="report directory (default: FIRST_SWEEP_DIR/report)")
+    parser.add_argument("--out", default=None, help=f"report directory (default: FIRST_SWEEP_DIR/{REPORT_DIR_NAME})")
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument(
         "--wandb", action="store_true", help="also log tables and plots to W&B (offline unless WANDB_MODE is set)"
+    )
+    parser.add_argument(
+        "--allow-mixed-code",
+        action="store_true",
+        help="pair runs whose metrics.json name different commits or library versions (refused by default)",
     )
     args = parser.parse_args(argv)
     for d in args.sweep_dirs:
@@ -181,7 +166,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--n-boot must be >= 1")
     try:
         rep = compare_sweeps(
-            args.sweep_dirs, out_dir=args.out, n_boot=args.n_boot, seed=args.seed, log_to_wandb=args.wandb
+            args.sweep_dirs,
+            out_dir=args.out,
+            n_boot=args.n_boot,
+            seed=args.seed,
+            log_to_wandb=args.wandb,
+            allow_mixed_code=args.allow_mixed_code,
         )
     except ReportError as exc:
         print(f"compare.py: error: {exc}", file=sys.stderr)
@@ -190,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(rep.runs)} runs ({n_bad} failed or missing)")
     for v in rep.verdicts or ["(no aug vs none comparisons possible)"]:
         print(f"  {v}")
+    for line in rep.code:
+        print(f"  code: {line}")
     for d in rep.disclosures:
         print(f"  disclosure: {d}")
     for r in rep.resumed.itertuples() if not rep.resumed.empty else []:

@@ -16,12 +16,12 @@ from seti.rundir import read_config
 
 __all__ = ["resumed_runs", "disclosures", "needle_differences"]
 
-#: SyntheticParams fields that describe a needle (what an injected needle is drawn from)
+#: SyntheticParams fields that describe an injected needle (partial_on_fraction is not one: the cadence
+#: augmentation always injects into all three ON panels; see :func:`_partial_on`)
 NEEDLE_FIELDS = (
     "snr_range",
     "faint_fraction",
     "faint_snr_range",
-    "partial_on_fraction",
     "max_drift_hz_s",
     "sine_fraction",
     "sine_period_range_s",
@@ -65,23 +65,61 @@ def _first_config(group: pd.DataFrame) -> dict:
     return {}
 
 
+def _model_meta(model_cfg: dict) -> tuple[str | None, list[str] | None]:
+    """(fitted_on, tuned keys) from ``model.meta`` (newer configs) or the model node itself (older runs)."""
+    meta = model_cfg.get("meta") if isinstance(model_cfg.get("meta"), dict) else {}
+    fitted_on = meta.get("fitted_on") or model_cfg.get("fitted_on")
+    tuned = meta.get("tuned", model_cfg.get("tuned"))
+    return fitted_on, [str(k) for k in tuned] if isinstance(tuned, (list, tuple)) else None
+
+
+def _tuning(model: str, model_cfg: dict) -> str | None:
+    """What a model's constants were fitted on, naming only the keys the config says were tuned."""
+    fitted_on, tuned = _model_meta(model_cfg)
+    scorer = model_cfg.get("scorer") or {}
+    if fitted_on and tuned is not None:
+        constants = ", ".join(f"{k}={_fmt(scorer.get(k))}" for k in tuned)
+        untuned = [f"{k}={_fmt(v)}" for k, v in scorer.items() if k not in tuned]
+        return f"{model}: tuned constants ({constants}) were fitted on {fitted_on}" + (
+            f"; not tuned: {', '.join(untuned)}." if untuned else "."
+        )
+    if fitted_on:
+        settings = ", ".join(f"{k}={_fmt(v)}" for k, v in scorer.items())
+        return (
+            f"{model}: its tuned constants were fitted on {fitted_on}; the run does not record which of its "
+            f"settings ({settings}) were tuned (see the comments in its model config)."
+        )
+    if str(model) == "dedoppler":
+        return (
+            "dedoppler: its run config does not record what its tuned constants (OFF-veto window) were "
+            "fitted on (older run); they may have been tuned on the evaluation generator."
+        )
+    return None
+
+
+def _partial_on(aug: str, evaluation: dict) -> str | None:
+    """Injected needles fill all three ON panels; say what share of the evaluation positives do not."""
+    from seti.data.synthetic import SyntheticParams
+
+    share = SyntheticParams(**(evaluation or {})).partial_on_fraction
+    if share <= 0:
+        return None
+    return (
+        f"{aug}: every injected needle is drawn into all three ON panels, while {share:.0%} of the synthetic "
+        f"evaluation positives (partial_on_fraction={share:g}) have their needle in only 1 or 2 of them: the "
+        "augmentation teaches a pattern that part of the evaluation data lacks."
+    )
+
+
 def disclosures(used: pd.DataFrame) -> list[str]:
     """Sentences for the report: tuned constants and where they were fitted; needle-injecting augmentations."""
     out: list[str] = []
     if used.empty:
         return out
     for model, group in used.groupby("model", sort=True):
-        model_cfg = _first_config(group).get("model") or {}
-        fitted_on = model_cfg.get("fitted_on")
-        scorer = model_cfg.get("scorer")
-        if fitted_on:
-            constants = ", ".join(f"{k}={_fmt(v)}" for k, v in (scorer or {}).items())
-            out.append(f"{model}: tuned constants ({constants}) were fitted on {fitted_on}.")
-        elif str(model) == "dedoppler":
-            out.append(
-                "dedoppler: its run config does not record what its tuned constants (OFF-veto window) were "
-                "fitted on (older run); they may have been tuned on the evaluation generator."
-            )
+        text = _tuning(str(model), _first_config(group).get("model") or {})
+        if text:
+            out.append(text)
     for aug, group in used.groupby("aug", sort=True):
         cfg = _first_config(group)
         cadence = (cfg.get("aug") or {}).get("cadence") or {}
@@ -103,10 +141,13 @@ def disclosures(used: pd.DataFrame) -> list[str]:
                     f"{aug}: injects needles (p={p:g}) drawn from the SAME distribution as the synthetic "
                     "evaluation data: an oracle augmentation on that data; treat its gain with suspicion."
                 )
+            partial = _partial_on(str(aug), evaluation)
+            if partial:
+                out.append(partial)
         else:
             diff = needle_differences(needle, None)
             out.append(
-                f"{aug}: injects synthetic needles (p={p:g}) into real negatives"
+                f"{aug}: injects synthetic needles (p={p:g}) into all three ON panels of real negatives"
                 + (" (vs the generator's defaults: " + "; ".join(diff) + ")." if diff else ".")
             )
     return out

@@ -8,22 +8,22 @@ from __future__ import annotations
 import math
 
 
-def fmt_auc(x: float) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{x:.4f}"
-
-
 def fmt_diff(x: float, digits: int = 3) -> str:
     return "—" if x is None or not math.isfinite(x) else f"{x:+.{digits}f}"
 
 
 def fmt_p(p: float) -> str:
+    """Two significant digits (0.0548 -> p=0.055, never 0.05, which reads like the threshold); below 0.001, p<0.001."""
     if p is None or not math.isfinite(p):
         return "p=—"
     if p < 0.001:
         return "p<0.001"
-    if p < 0.01:
-        return f"p={p:.3f}"
-    return f"p={p:.2f}"
+    return f"p={float(f'{p:.2g}'):#.2g}".rstrip(".")
+
+
+def fmt_sd(x: float) -> str:
+    """A spread or an effect size (always positive): three decimals."""
+    return "—" if x is None or not math.isfinite(x) else f"{x:.3f}"
 
 
 def diff_digits(*values: float) -> int:

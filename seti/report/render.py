@@ -1,6 +1,8 @@
 """The report in words: Markdown and self-contained HTML from the tables, and the same tables to W&B.
 
-Every file is written atomically (:mod:`seti.atomic`): a report being rewritten is never seen half done.
+The report is described once, as a list of :class:`Section` (:func:`document`); the Markdown and HTML
+writers only walk it, so the two cannot drift. Every file is written atomically (:mod:`seti.atomic`): a
+report being rewritten is never seen half done.
 """
 
 from __future__ import annotations
@@ -9,18 +11,20 @@ import base64
 import html
 import os
 import sys
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from seti.atomic import atomic_write_bytes
 from seti.report.analysis import REFERENCE_MODELS
+from seti.report.result import Report
+from seti.report.runlevel import RUN_LEVEL_RULE
 from seti.report.seeds import VERDICT_RULE
 
-if TYPE_CHECKING:
-    from seti.report.compare import Report
+__all__ = ["TITLE", "Section", "document", "md_table", "html_table", "write_markdown", "write_html", "log_wandb"]
 
-__all__ = ["md_table", "html_table", "write_markdown", "write_html", "log_wandb"]
+TITLE = "Sweep comparison report"
 
 
 def md_table(df: pd.DataFrame) -> str:
@@ -54,139 +58,182 @@ img{max-width:100%;border:1px solid #eee}.note{color:#666;font-size:.9em}
 """
 
 _SECTION_INTRO = {
-    "table": "Best validation AUROC per run (best checkpoint), mean ± sample std over folds and seeds; "
-    "n = number of runs.",
-    "comparisons": "Each aug vs `none` on the SAME validation ids, runs paired by (fold, seed). Per-fold: the mean "
-    "over (fold, seed) pairs of AUROC(aug) - AUROC(none) on that fold's ids, with a stratified paired "
-    "bootstrap 95% CI (all curves resampled jointly by id) and a DeLong test; per seed: that seed's "
-    "per-fold mean. Pooled: predictions pooled over folds (out-of-fold) per seed, then the mean over "
-    "seeds; pooling mixes the folds' score scales, so it is shown beside the per-fold statistic, not "
-    "used for the verdict. " + VERDICT_RULE,
-    "seeds": "Each training seed's best validation AUROC (mean over its folds), and the spread over seeds: "
-    "how much of a difference between augs one seed could produce on its own.",
-    "seed_comparisons": "Each seed's own paired difference against `none` (per-fold mean, its bootstrap 95% CI "
-    "and DeLong p; pooled over folds beside it).",
+    "verdicts": RUN_LEVEL_RULE,
+    "table": "Validation AUROC per run (of its val_predictions.csv, the best checkpoint's predictions, scored by "
+    "seti.metrics: the same numbers the paired tests use), mean ± sample std over folds and seeds; n = number "
+    "of runs. Test: the runs' test_auroc (metrics.json), where a test split exists.",
+    "comparisons": "Each aug vs `none` on the SAME validation ids, runs paired by (fold, seed). Run level (the "
+    "verdict): each seed's difference is the mean over its folds of AUROC(aug) - AUROC(none); the interval is "
+    "a t interval over seeds whose variance adds the id-sampling covariance the seeds share (a mixed model, "
+    "seti.report.runlevel). Seed sd: the spread of the seeds' differences; detectable: the smallest true "
+    "difference found with 80% power at alpha 0.05 with this many seeds; seeds to resolve: how many seeds "
+    "would find the observed difference with 80% power. Id level and pooled, conditional on these trained "
+    "models: per fold, the mean over (fold, seed) pairs, with a stratified paired bootstrap 95% CI (all "
+    "curves resampled jointly by id) and a DeLong p; pooled, predictions pooled over folds per seed (pooling "
+    "mixes the folds' score scales). " + VERDICT_RULE + " Test: the mean over seeds of each seed's mean "
+    "test_auroc difference, with a t interval over seeds only (no test predictions: its id sampling is not "
+    "counted); a sign that differs from validation is flagged.",
+    "seeds": "Each training seed's validation AUROC (mean over its folds), and the spread over seeds: "
+    "how much of a difference between augs one seed could produce on its own; test beside it.",
+    "seed_comparisons": "Each seed's own paired difference against `none`, conditional on that seed's models "
+    "(per-fold mean, its bootstrap 95% CI and DeLong p; pooled over folds and the test difference beside it).",
+    "plots": "The bars and ROC curves use the val_predictions.csv AUROCs; the per-epoch curves are the "
+    "validation AUROC as logged by torchmetrics during training (the checkpoint monitor).",
     "resumed": "Runs trained by more than one process (killed and resumed). Their wall time is the sum over "
     "all attempts when metrics.json records them; older runs are flagged from their logs.",
 }
+#: the CSVs written beside the report (named once, in both footers)
+CSV_FILES = (
+    ("per run", "results.csv"),
+    ("per group", "summary.csv"),
+    ("comparisons", "comparisons.csv"),
+    ("per seed", "seeds.csv"),
+    ("per seed and comparison", "seed_comparisons.csv"),
+)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the report, in the order its parts are shown; Markdown and HTML both render it."""
+
+    title: str
+    level: int = 2
+    intro: str = ""
+    table: pd.DataFrame | None = None
+    notes: tuple[str, ...] = ()  # paragraphs after the table
+    bullets_label: str = ""
+    bullets: tuple[str, ...] = ()
+    bullet_classes: tuple[str, ...] = ()  # HTML classes per bullet (verdict colours); empty: none
+    empty: str = ""  # shown instead of the bullets when there are none
+    image: Path | None = None
+
+
+def document(rep: Report, tables: dict[str, pd.DataFrame], settings: pd.DataFrame) -> list[Section]:
+    """The report as a list of sections: the one description both writers walk."""
+    sweeps = ", ".join(f"`{s}`" for s in sorted(rep.runs["sweep_dir"].unique()))
+    effects = {"helps": "helps", "hurts": "hurts"}
+    verdicts = [
+        (v, effects.get(e, "none"))
+        for e, v in zip(rep.comparisons.get("effect", []), rep.comparisons.get("verdict", []))
+        if v
+    ]
+    notes = tuple(f"{r['model']} {r['aug']}: {r['note']}" for _, r in rep.comparisons.iterrows() if r.get("note"))
+    reference = any(m in REFERENCE_MODELS for m in rep.summary.get("model", []))
+    out = [
+        Section(TITLE, level=1, intro=f"Sweeps: {sweeps}", bullets_label="Code:", bullets=tuple(rep.code)),
+        Section(
+            "Verdicts",
+            intro=_SECTION_INTRO["verdicts"],
+            bullets=tuple(v for v, _ in verdicts),
+            bullet_classes=tuple(c for _, c in verdicts),
+            empty="(no aug vs none comparisons possible)",
+        ),
+        Section(
+            "Validation AUROC (model x aug)",
+            intro=_SECTION_INTRO["table"],
+            table=tables["auc"],
+            notes=("`dedoppler` is a classical, non-learning baseline shown for reference.",) if reference else (),
+            bullets_label="Disclosures:" if rep.disclosures else "",
+            bullets=tuple(rep.disclosures),
+        ),
+        Section(
+            "Paired comparisons against `none`",
+            intro=_SECTION_INTRO["comparisons"],
+            table=tables["comparisons"],
+            bullets_label="Notes:" if notes else "",
+            bullets=notes,
+        ),
+        Section("Seeds", intro=_SECTION_INTRO["seeds"], table=tables["seeds"]),
+        Section(
+            "Per-seed paired differences",
+            level=3,
+            intro=_SECTION_INTRO["seed_comparisons"],
+            table=tables["seed_comparisons"],
+        ),
+        Section("Plots", intro=_SECTION_INTRO["plots"]),
+        *(Section(title, level=3, image=img) for title, img in rep.images.items()),
+        Section("Failed, missing and ignored runs", table=tables["problems"]),
+        Section(
+            "Resumed runs",
+            intro=_SECTION_INTRO["resumed"],
+            table=tables["resumed"],
+            bullets_label="Other problems:" if rep.problems else "",
+            bullets=tuple(rep.problems),
+        ),
+        Section(
+            "Data and settings",
+            table=settings,
+            notes=("; ".join(f"{what}: `{name}`" for what, name in CSV_FILES) + ".",),
+        ),
+    ]
+    return out
+
+
+def _markdown(sections: list[Section]) -> str:
+    out: list[str] = []
+    for sec in sections:
+        out += ["#" * sec.level + " " + sec.title, ""]
+        if sec.intro:
+            out += [sec.intro, ""]
+        if sec.table is not None:
+            out += [md_table(sec.table)]
+        for note in sec.notes:
+            out += [note, ""]
+        if sec.bullets:
+            out += ([sec.bullets_label, ""] if sec.bullets_label else []) + [f"- {b}" for b in sec.bullets] + [""]
+        elif sec.empty:
+            out += [f"_{sec.empty}_", ""]
+        if sec.image is not None:
+            out += [f"![{sec.title}]({sec.image.name})", ""]
+    return "\n".join(out)
+
+
+def _inline(text: str) -> str:
+    """Escaped text with `code` spans as <code>."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _html(sections: list[Section]) -> str:
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(TITLE)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+    ]
+    for sec in sections:
+        parts.append(f"<h{sec.level}>{_inline(sec.title)}</h{sec.level}>")
+        if sec.intro:
+            parts.append(f"<p class=note>{_inline(sec.intro)}</p>")
+        if sec.table is not None:
+            parts.append(html_table(sec.table))
+        parts += [f"<p class=note>{_inline(note)}</p>" for note in sec.notes]
+        if sec.bullets:
+            if sec.bullets_label:
+                parts.append(f"<p class=note>{_inline(sec.bullets_label)}</p>")
+            classes = sec.bullet_classes or ("note",) * len(sec.bullets)
+            parts.append(
+                '<ul class="v">'
+                + "".join(f'<li class="{c}">{_inline(b)}</li>' for b, c in zip(sec.bullets, classes))
+                + "</ul>"
+            )
+        elif sec.empty:
+            parts.append(f"<p><em>{html.escape(sec.empty)}</em></p>")
+        if sec.image is not None:
+            b64 = base64.b64encode(sec.image.read_bytes()).decode("ascii")
+            parts.append(f'<img alt="{html.escape(sec.title)}" src="data:image/png;base64,{b64}">')
+    parts.append("</body></html>")
+    return "\n".join(parts)
 
 
 def write_markdown(rep: Report, tables: dict[str, pd.DataFrame], settings: pd.DataFrame) -> None:
     """report.md, atomically; images are linked by file name (they sit beside it)."""
-    out = ["# Sweep comparison report", ""]
-    out += [f"Sweeps: {', '.join(f'`{s}`' for s in sorted(rep.runs['sweep_dir'].unique()))}", ""]
-    out += ["## Verdicts", ""]
-    out += [f"- {v}" for v in rep.verdicts] or ["_(no aug vs none comparisons possible)_"]
-    out += ["", "## Best validation AUROC (model x aug)", "", _SECTION_INTRO["table"], "", md_table(tables["auc"])]
-    if any(m in REFERENCE_MODELS for m in rep.summary.get("model", [])):
-        out += ["`dedoppler` is a classical, non-learning baseline shown for reference.", ""]
-    if rep.disclosures:
-        out += ["Disclosures:", ""] + [f"- {d}" for d in rep.disclosures] + [""]
-    out += [
-        "## Paired comparisons against `none`",
-        "",
-        _SECTION_INTRO["comparisons"],
-        "",
-        md_table(tables["comparisons"]),
-    ]
-    notes = [f"- {r['model']} {r['aug']}: {r['note']}" for _, r in rep.comparisons.iterrows() if r.get("note")]
-    if notes:
-        out += ["Notes:", ""] + notes + [""]
-    out += ["## Seeds", "", _SECTION_INTRO["seeds"], "", md_table(tables["seeds"])]
-    out += [
-        "### Per-seed paired differences",
-        "",
-        _SECTION_INTRO["seed_comparisons"],
-        "",
-        md_table(tables["seed_comparisons"]),
-    ]
-    out += ["## Plots", ""]
-    for title, img in rep.images.items():
-        out += [f"### {title}", "", f"![{title}]({img.name})", ""]
-    out += ["## Failed, missing and ignored runs", "", md_table(tables["problems"])]
-    out += ["## Resumed runs", "", _SECTION_INTRO["resumed"], "", md_table(tables["resumed"])]
-    if rep.problems:
-        out += ["Other problems:", ""] + [f"- {p}" for p in rep.problems] + [""]
-    out += ["## Data and settings", "", md_table(settings)]
-    out += [
-        "Per-run numbers: `results.csv`; per-group: `summary.csv`; comparisons: `comparisons.csv`; per seed: "
-        "`seeds.csv`, `seed_comparisons.csv`.",
-        "",
-    ]
-    atomic_write_bytes(rep.markdown_path, "\n".join(out).encode("utf-8"))
+    atomic_write_bytes(rep.markdown_path, _markdown(document(rep, tables, settings)).encode("utf-8"))
 
 
 def write_html(rep: Report, tables: dict[str, pd.DataFrame], settings: pd.DataFrame) -> None:
     """report.html, atomically and self-contained: the PNGs are embedded as data URIs."""
-    e = html.escape
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        "<title>Sweep comparison report</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>Sweep comparison report</h1>",
-        "<p>Sweeps: " + ", ".join(f"<code>{e(s)}</code>" for s in sorted(rep.runs["sweep_dir"].unique())) + "</p>",
-        "<h2>Verdicts</h2>",
-    ]
-    if rep.verdicts:
-        cls = {"helps": "helps", "hurts": "hurts"}
-        parts.append('<ul class="v">')
-        for effect, v in zip(rep.comparisons["effect"], rep.comparisons["verdict"]):
-            parts.append(f'<li class="{cls.get(effect, "none")}">{e(str(v))}</li>')
-        parts.append("</ul>")
-    else:
-        parts.append("<p><em>(no aug vs none comparisons possible)</em></p>")
-    parts += [
-        "<h2>Best validation AUROC (model x aug)</h2>",
-        f"<p class=note>{e(_SECTION_INTRO['table'])}</p>",
-        html_table(tables["auc"]),
-    ]
-    if any(m in REFERENCE_MODELS for m in rep.summary.get("model", [])):
-        parts.append(
-            "<p class=note><code>dedoppler</code> is a classical, non-learning baseline shown for reference.</p>"
-        )
-    if rep.disclosures:
-        parts.append(
-            "<p class=note>Disclosures:</p><ul class=note>"
-            + "".join(f"<li>{e(d)}</li>" for d in rep.disclosures)
-            + "</ul>"
-        )
-    parts += [
-        "<h2>Paired comparisons against <code>none</code></h2>",
-        f"<p class=note>{e(_SECTION_INTRO['comparisons'].replace('`', ''))}</p>",
-        html_table(tables["comparisons"]),
-    ]
-    notes = [f"{r['model']} {r['aug']}: {r['note']}" for _, r in rep.comparisons.iterrows() if r.get("note")]
-    if notes:
-        parts.append("<ul class=note>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
-    parts += [
-        "<h2>Seeds</h2>",
-        f"<p class=note>{e(_SECTION_INTRO['seeds'])}</p>",
-        html_table(tables["seeds"]),
-        "<h3>Per-seed paired differences</h3>",
-        f"<p class=note>{e(_SECTION_INTRO['seed_comparisons'].replace('`', ''))}</p>",
-        html_table(tables["seed_comparisons"]),
-    ]
-    parts.append("<h2>Plots</h2>")
-    for title, img in rep.images.items():
-        b64 = base64.b64encode(img.read_bytes()).decode("ascii")
-        parts.append(f'<h3>{e(title)}</h3><img alt="{e(title)}" src="data:image/png;base64,{b64}">')
-    parts += [
-        "<h2>Failed, missing and ignored runs</h2>",
-        html_table(tables["problems"]),
-        "<h2>Resumed runs</h2>",
-        f"<p class=note>{e(_SECTION_INTRO['resumed'])}</p>",
-        html_table(tables["resumed"]),
-    ]
-    if rep.problems:
-        parts.append("<ul>" + "".join(f"<li>{e(p)}</li>" for p in rep.problems) + "</ul>")
-    parts += [
-        "<h2>Data and settings</h2>",
-        html_table(settings),
-        "<p class=note>Per-run numbers: results.csv; per-group: summary.csv; comparisons: comparisons.csv.</p>",
-        "</body></html>",
-    ]
-    atomic_write_bytes(rep.html_path, "\n".join(parts).encode("utf-8"))
+    atomic_write_bytes(rep.html_path, _html(document(rep, tables, settings)).encode("utf-8"))
 
 
 def log_wandb(rep: Report, tables: dict[str, pd.DataFrame], force: bool) -> bool:
@@ -197,7 +244,7 @@ def log_wandb(rep: Report, tables: dict[str, pd.DataFrame], force: bool) -> bool
     """
     wandb = sys.modules.get("wandb")
     if wandb is None and force:
-        import wandb  # noqa: PLC0415
+        import wandb
     if wandb is None:
         return False
     run = getattr(wandb, "run", None)

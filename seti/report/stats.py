@@ -29,6 +29,7 @@ __all__ = [
     "delong_roc_variance",
     "delong_paired_test",
     "delong_contrast_test",
+    "delong_contrasts",
     "bootstrap_aucs",
     "paired_bootstrap_auc_diff",
     "roc_curve_points",
@@ -114,6 +115,34 @@ def delong_contrast_test(y_true, scores: Sequence, contrast, mask=None) -> tuple
     est = float(c @ aucs)
     var = float(infl_pos @ infl_pos + infl_neg @ infl_neg)
     return aucs, est, _two_sided_p(est, var)
+
+
+def delong_contrasts(y_true, scores: Sequence, contrasts, mask=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Several contrasts of k correlated AUCs at once: ``(aucs (k,), estimates (q,), covariance (q, q))``.
+
+    ``contrasts`` is (q, k). The covariance is the DeLong one, from the same per-id structural components
+    as :func:`delong_contrast_test` (masks allowed), so e.g. the id-sampling covariance of per-seed
+    differences that share validation ids comes out whole (:mod:`seti.report.runlevel` needs it).
+    """
+    y, s = _check_matrix(y_true, scores)
+    c = np.atleast_2d(np.asarray(contrasts, dtype=np.float64))
+    if c.shape[1] != s.shape[0]:
+        raise ValueError(f"contrasts have shape {c.shape}, expected (q, {s.shape[0]})")
+    mk = _check_mask(mask, s.shape, y)
+    infl_pos = np.zeros((c.shape[0], int(y.sum())))
+    infl_neg = np.zeros((c.shape[0], int((~y).sum())))
+    aucs = np.empty(s.shape[0])
+    for j in range(s.shape[0]):
+        yj, sj = y[mk[j]], s[j, mk[j]]
+        mj, nj = int(yj.sum()), int((~yj).sum())
+        x, z = sj[yj], sj[~yj]
+        tall = rankdata(np.r_[x, z])
+        aucs[j] = (tall[:mj].sum() - mj * (mj + 1) / 2.0) / (mj * nj)
+        v10 = (tall[:mj] - rankdata(x)) / nj
+        v01 = 1.0 - (tall[mj:] - rankdata(z)) / mj
+        infl_pos[:, mk[j][y]] += np.outer(c[:, j], (v10 - aucs[j]) / math.sqrt(mj * (mj - 1)))
+        infl_neg[:, mk[j][~y]] += np.outer(c[:, j], (v01 - aucs[j]) / math.sqrt(nj * (nj - 1)))
+    return aucs, c @ aucs, infl_pos @ infl_pos.T + infl_neg @ infl_neg.T
 
 
 def delong_paired_test(y_true, scores_a, scores_b) -> tuple[float, float, float, float]:

@@ -35,6 +35,7 @@ from seti.rundir import (
 
 __all__ = [
     "RUN_COLUMNS",
+    "REPORT_DIR_NAME",
     "find_run_dirs",
     "collect_runs",
     "load_predictions",
@@ -59,6 +60,8 @@ RUN_COLUMNS = [
     "experiment",
     "best_val_auroc",
     "last_val_auroc",
+    "val_auroc",
+    "test_auroc",
     "epochs",
     "wall_time_s",
     "attempts",
@@ -70,6 +73,10 @@ RUN_COLUMNS = [
     "image_size",
     "max_epochs",
     "overrides",
+    "git_commit",
+    "git_dirty",
+    "versions",
+    "machine",
     "has_predictions",
     "duplicate_of",
     "run_dir",
@@ -80,7 +87,8 @@ RUN_COLUMNS = [
 ]
 
 _SKIP_DIR_NAMES = {"wandb", HYDRA_DIR, CHECKPOINTS, "__pycache__"}
-_REPORT_DIR_NAME = "report"
+#: the report's own folder below a sweep (compare.py's default output): never a run directory
+REPORT_DIR_NAME = "report"
 _AUG_ORDER = {"none": 0, "light": 1, "strong": 2}
 
 
@@ -114,7 +122,7 @@ def find_run_dirs(sweep_dir: str | Path) -> list[Path]:
             rel_parts = run_dir.relative_to(root).parts
             if any(part in _SKIP_DIR_NAMES for part in rel_parts):
                 continue
-            if rel_parts and rel_parts[0] == _REPORT_DIR_NAME:
+            if rel_parts and rel_parts[0] == REPORT_DIR_NAME:
                 continue
             found.add(run_dir)
     return sorted(found)
@@ -211,6 +219,28 @@ def _config_value(cfg: dict, dotted: str) -> Any:
     return node
 
 
+def _provenance(record: RunMetrics | None) -> dict:
+    """Which code and machine made the run (metrics.json's git_commit, git_dirty, versions, machine), None
+    where the run predates these keys; ``versions`` as one ``name=version`` string, sorted."""
+
+    def field(name: str) -> Any:  # a RunMetrics field in newer code, an unknown key kept in ``extra`` in older
+        if record is None:
+            return None
+        value = getattr(record, name, None)
+        return value if value is not None else record.extra.get(name)
+
+    versions = field("versions")
+    if isinstance(versions, dict):
+        versions = " ".join(f"{k}={versions[k]}" for k in sorted(versions))
+    dirty = field("git_dirty")
+    return {
+        "git_commit": field("git_commit") or None,
+        "git_dirty": dirty if isinstance(dirty, bool) else None,
+        "versions": versions or None,
+        "machine": field("machine") or None,
+    }
+
+
 def _describe_run(run_dir: Path, sweep_dir: Path) -> dict:
     cfg = read_config(run_dir)
     overrides = read_overrides(run_dir)
@@ -280,6 +310,8 @@ def _describe_run(run_dir: Path, sweep_dir: Path) -> dict:
         "experiment": experiment if experiment is not None else choices.get("experiment"),
         "best_val_auroc": _num(record.best_val_auroc if record else None),
         "last_val_auroc": _num(record.last_val_auroc if record else None),
+        "val_auroc": math.nan,  # the report's one validation AUROC, scored from val_predictions.csv by analysis
+        "test_auroc": _num(record.test_auroc if record else None),
         "epochs": _int_or_none(record.epochs if record else None),
         "wall_time_s": _num(record.wall_time_s if record else None),
         "attempts": attempts,
@@ -291,6 +323,7 @@ def _describe_run(run_dir: Path, sweep_dir: Path) -> dict:
         "image_size": image_size,
         "max_epochs": _int_or_none(setting("max_epochs", "trainer.max_epochs")),
         "overrides": " ".join((record.overrides if record else None) or overrides),
+        **_provenance(record),
         "has_predictions": preds.is_file(),
         "duplicate_of": None,
         "run_dir": str(run_dir),

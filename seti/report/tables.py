@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from seti.report.analysis import BASELINE_AUG, REFERENCE_MODELS
-from seti.report.formatting import fmt_auc, fmt_diff, interval, p_cell
+from seti.report.formatting import fmt_diff, fmt_sd, interval, p_cell
 from seti.report.sweep import aug_sort_key, model_sort_key
 
 __all__ = [
@@ -56,29 +56,47 @@ def settings_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _mean_sd(mean: float, sd: float, n: int | None = None) -> str:
+    if not math.isfinite(mean):
+        return "—"
+    text = f"{mean:.4f}" + (f" ± {sd:.4f}" if math.isfinite(sd) else "")
+    return text + (f" (n={n})" if n is not None else "")
+
+
 def auc_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """model x aug pivot of 'mean ± std (n=k)' best val AUROC (data as an extra column if mixed)."""
+    """model x aug pivot of validation AUROC 'mean ± std (n=k)', the test AUROC beside each (data if mixed)."""
     if summary.empty:
         return pd.DataFrame()
     multi = summary["data"].nunique() > 1
     augs = sorted(summary["aug"].unique(), key=aug_sort_key)
+    has_test = bool(summary["n_test"].gt(0).any())
     rows = []
     for data, model in dict.fromkeys(zip(summary["data"], summary["model"])):
         row = {"data": data} if multi else {}
         row["model"] = f"{model} (reference)" if model in REFERENCE_MODELS else model
         for aug in augs:
             hit = summary[(summary["data"] == data) & (summary["model"] == model) & (summary["aug"] == aug)]
-            if hit.empty:
-                row[aug] = ""
-                continue
-            h = hit.iloc[0]
-            std = "" if not math.isfinite(h["std_best_val_auroc"]) else f" ± {h['std_best_val_auroc']:.4f}"
-            row[aug] = f"{h['mean_best_val_auroc']:.4f}{std} (n={int(h['n'])})"
+            h = hit.iloc[0] if not hit.empty else None
+            row[f"{aug}: val"] = "" if h is None else _mean_sd(h["mean_val_auroc"], h["std_val_auroc"], int(h["n"]))
+            if has_test:
+                row[f"{aug}: test"] = (
+                    "" if h is None or not h["n_test"] else _mean_sd(h["mean_test_auroc"], h["std_test_auroc"])
+                )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
+def _seeds_needed(c: pd.Series) -> str:
+    if c["effect"] in ("helps", "hurts"):
+        return "resolved"
+    if not (isinstance(c["n_seeds"], (int, float)) and c["n_seeds"] >= 2):
+        return "—"
+    needed = c["seeds_needed"]
+    return str(int(needed)) if isinstance(needed, (int, float)) and math.isfinite(needed) else "none suffices"
+
+
 def comparison_table(comps: pd.DataFrame) -> pd.DataFrame:
+    """One row per comparison: the run-level verdict first, then the conditional id-level tests and the test split."""
     if comps.empty:
         return pd.DataFrame()
     multi = comps["data"].nunique() > 1
@@ -89,16 +107,22 @@ def comparison_table(comps: pd.DataFrame) -> pd.DataFrame:
             {
                 "model": c["model"],
                 "aug vs none": f"{c['aug']} vs {c['baseline']}",
-                "per-fold mean diff [95% CI]": interval(c["unpooled_diff"], c["unpooled_ci_lo"], c["unpooled_ci_hi"]),
-                "p (per-fold)": p_cell(c["unpooled_p"]),
+                "effect (run level)": c["effect"],
+                "run-level diff [95% CI]": interval(c["run_diff"], c["run_ci_lo"], c["run_ci_hi"]),
+                "p (run level)": p_cell(c["run_p"]),
+                "seeds": int(c["n_seeds"]) if pd.notna(c["n_seeds"]) else 0,
+                "seed sd": fmt_sd(c["seed_sd"]),
+                "detectable (80% power)": fmt_sd(c["mde"]),
+                "seeds to resolve": _seeds_needed(c),
+                "id-level diff [95% CI] (these models)": interval(c["id_diff"], c["id_ci_lo"], c["id_ci_hi"]),
+                "p (id level)": p_cell(c["id_p"]),
                 "per seed": c["seed_diffs"] or "—",
-                "pooled AUROC (aug / none)": f"{fmt_auc(c['auc_aug'])} / {fmt_auc(c['auc_none'])}",
-                "pooled diff [95% CI]": interval(c["diff"], c["ci_lo"], c["ci_hi"]),
-                "p (pooled)": p_cell(c["p_delong"]),
-                "fold x seed pairs": int(c["n_fold_pairs"]),
+                "pooled diff [95% CI] (these models)": interval(c["pooled_diff"], c["pooled_ci_lo"], c["pooled_ci_hi"]),
+                "p (pooled)": p_cell(c["pooled_p"]),
+                "test diff [95% CI, seeds only]": interval(c["test_diff"], c["test_ci_lo"], c["test_ci_hi"]),
+                "test per seed": c["test_seed_diffs"] or "—",
+                "test vs val sign": c["test_sign"] or "—",
                 "ids (pos)": f"{int(c['n_ids'])} ({int(c['n_pos'])})" if c["n_ids"] else "—",
-                "seeds": c["seeds"] or "—",
-                "effect": c["effect"],
             }
         )
         rows.append(row)
@@ -112,16 +136,17 @@ def seed_table(seeds: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, r in seeds.iterrows():
         row = {"data": r["data"]} if multi else {}
-        std = "" if not math.isfinite(r["std_over_seeds"]) else f" ± {r['std_over_seeds']:.4f}"
         row.update(
             {
                 "model": f"{r['model']} (reference)" if r["model"] in REFERENCE_MODELS else r["model"],
                 "aug": r["aug"],
                 "seeds": int(r["n_seeds"]),
                 "folds": r["folds"],
-                "per seed (mean over folds)": r["seed_values"],
-                "mean ± std over seeds": f"{r['mean_over_seeds']:.4f}{std}",
-                "range": f"{r['min_over_seeds']:.4f} – {r['max_over_seeds']:.4f}",
+                "val per seed (mean over folds)": r["seed_values"],
+                "val mean ± std over seeds": _mean_sd(r["mean_over_seeds"], r["std_over_seeds"]),
+                "val range": f"{r['min_over_seeds']:.4f} – {r['max_over_seeds']:.4f}",
+                "test per seed": r["test_seed_values"] or "—",
+                "test mean ± std over seeds": _mean_sd(r["test_mean_over_seeds"], r["test_std_over_seeds"]),
             }
         )
         rows.append(row)
@@ -141,9 +166,13 @@ def seed_comparison_table(seed_comps: pd.DataFrame) -> pd.DataFrame:
                 "aug vs none": f"{r['aug']} vs {BASELINE_AUG}",
                 "seed": r["seed"],
                 "folds": r["folds"],
-                "per-fold mean diff [95% CI]": interval(r["unpooled_diff"], r["unpooled_ci_lo"], r["unpooled_ci_hi"]),
-                "p": p_cell(r["unpooled_p"]),
+                "per-fold mean diff [95% CI] (this seed's models)": interval(r["diff"], r["ci_lo"], r["ci_hi"]),
+                "p": p_cell(r["p"]),
                 "pooled diff": fmt_diff(r["pooled_diff"]),
+                "test diff": fmt_diff(r["test_diff"]),
+                "test vs val sign": "DISAGREES"
+                if r["test_disagrees"]
+                else ("agrees" if math.isfinite(r["test_diff"]) else "—"),
                 "ids": int(r["n_ids"]),
             }
         )
