@@ -72,7 +72,7 @@ def disclosures(used: pd.DataFrame) -> list[str]:
         return out
     for model, group in used.groupby("model", sort=True):
         model_cfg = _first_config(group).get("model") or {}
-        fitted_on = model_cfg.get("fitted_on")
+        fitted_on = (model_cfg.get("meta") or {}).get("fitted_on") or model_cfg.get("fitted_on")  # older runs: model.*
         scorer = model_cfg.get("scorer")
         if fitted_on:
             constants = ", ".join(f"{k}={_fmt(v)}" for k, v in (scorer or {}).items())
