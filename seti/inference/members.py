@@ -3,6 +3,8 @@ its run trained and the preprocessing it was trained with, grouped by that prepr
 
 The model is rebuilt from the checkpoint's own config (``seti_config.model``, the ``_target_`` the run was
 instantiated from), so any model train.py trains goes through predict.py, the dedoppler baseline included.
+A checkpoint that cannot be used raises seti.checkpoints' one ``CheckpointLoadError``; that module (and with
+it Lightning) is imported inside the functions, so predict.py refuses a bad command line before paying for it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seti.checkpoints import CheckpointLoadError, first_line, load_checkpoint_file, load_state_into
 from seti.config import model_arguments
 from seti.data.preprocess import Preprocessor
 from seti.inference.settings import PREPROCESSING_KEYS, PredictError, expand_path
@@ -142,6 +143,8 @@ def unfinished(run_dir: Path) -> str | None:
 def load_checkpoint(path: str | Path) -> dict:
     """Load safely (``weights_only=True``: no pickled code runs) and check it is one of train.py's, with
     the config its model is rebuilt from."""
+    from seti.checkpoints import CheckpointLoadError, load_checkpoint_file
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointLoadError(f"checkpoint {path} does not exist")
@@ -163,6 +166,8 @@ def load_checkpoint(path: str | Path) -> dict:
 
 def preprocessor_from_config(config: dict, where: str | Path = "checkpoint") -> Preprocessor:
     """The run's preprocessing, rebuilt from its resolved config's ``data`` section."""
+    from seti.checkpoints import CheckpointLoadError
+
     data = config.get("data") or {}
     missing = [k for k in PREPROCESSING_KEYS if k not in data]
     if missing:
@@ -185,6 +190,8 @@ def _module_class(target: str, key: str, path: str | Path) -> type:
     for the same reason)."""
     import torch
     from hydra.utils import get_object
+
+    from seti.checkpoints import CheckpointLoadError, first_line
 
     try:
         obj = get_object(target)
@@ -244,6 +251,8 @@ def build_model(checkpoint: dict, path: str | Path, in_chans: int | None = None)
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
+    from seti.checkpoints import CheckpointLoadError, first_line, load_state_into
+
     if in_chans is None:
         in_chans = checkpoint_in_chans(checkpoint, preprocessor_from_config(checkpoint["seti_config"], path))
     config = inference_model_config(checkpoint["seti_config"]["model"], in_chans, path)
@@ -272,6 +281,8 @@ class Member:
 
 
 def load_member(spec: MemberSpec) -> Member:
+    from seti.checkpoints import CheckpointLoadError
+
     checkpoint = load_checkpoint(spec.ckpt_path)
     preprocess = preprocessor_from_config(checkpoint["seti_config"], spec.ckpt_path)
     in_chans = checkpoint_in_chans(checkpoint, preprocess)
