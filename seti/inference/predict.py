@@ -2,8 +2,9 @@
 
 Every checkpoint carries its run's resolved config (``seti_config``), so the test set is preprocessed
 exactly as the model was trained; the command line cannot change that (a mismatch would silently ruin
-the scores). ``ckpt`` may name a checkpoint file, a run directory or a sweep directory; several
-checkpoints form an ensemble. Every input is checked (ids, test files, checkpoints, existing outputs)
+the scores). ``ckpt`` may name a checkpoint file, a run directory, a sweep directory or a list of these;
+several checkpoints form an ensemble. Every input is checked (ids, test files, runs that did not finish,
+checkpoints, existing outputs)
 before any inference, and the outputs are written atomically at the very end, so a failure never leaves
 a half-written submission.
 
