@@ -1,6 +1,7 @@
-"""Score ROOT/test with trained checkpoints (a file, a run or a whole sweep) and write a Kaggle submission.
+"""Score ROOT/test with trained checkpoints (files, runs or whole sweeps) and write a Kaggle submission.
 
     python predict.py ckpt=logs/multirun/<sweep> data.root=/data/seti output=submission.csv [tta=flip] [blend=rank] [oof=true]
+    python predict.py ckpt=[<cnn run>,<dedoppler run>] blend=rank data.root=/data/seti output=submission.csv
 
 Preprocessing comes from each checkpoint, never from the command line. See conf/predict.yaml for every
 key and seti/inference/ (settings, members, ensemble, oof; predict.py is the job) for the logic.
@@ -10,10 +11,6 @@ import sys
 
 import hydra
 from omegaconf import DictConfig
-
-from seti.training.resolvers import register_resolvers
-
-register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")

@@ -309,8 +309,8 @@ def bench_predict(
     from seti.inference.engine import RawCadenceDataset, collate_raw, probabilities
     from seti.inference.ensemble import model_stack, predict_ids
     from seti.inference.members import find_checkpoints, group_by_preprocessing, load_members
-    from seti.inference.settings import resolve_device, resolve_workers
-    from seti.runtime import autocast_for, resolve_precision, resolve_switch
+    from seti.inference.settings import ScoringOptions, resolve_workers
+    from seti.runtime import autocast_for, resolve_device, resolve_precision, resolve_switch
 
     defaults = predict_defaults()
     batch_size = int(defaults.batch_size if batch_size is None else batch_size)
@@ -365,11 +365,20 @@ def bench_predict(
     started = time.perf_counter()
     forward_all()
     forward_s = time.perf_counter() - started
-    kwargs = dict(batch_size=batch_size, num_workers=workers, device=dev, precision=prec, tta=tta)
-    predict_ids(group, root, "test", ids[:batch_size], **kwargs)  # warm-up of the full path
+    options = ScoringOptions(
+        check=defaults.check,
+        batch_size=batch_size,
+        num_workers=workers,
+        device=dev,
+        precision=prec,
+        tta=tta,
+        channels_last=defaults.channels_last,
+        transforms=defaults.transforms,
+    )
+    predict_ids(group, root, "test", ids[:batch_size], options)  # warm-up of the full path
     sync()
     started = time.perf_counter()
-    predict_ids(group, root, "test", ids, **kwargs)
+    predict_ids(group, root, "test", ids, options)
     sync()
     predict_s = time.perf_counter() - started
     return {
@@ -728,6 +737,7 @@ def predict_rate(
     from seti.data.layout import read_id_table
     from seti.inference.ensemble import predict_ids
     from seti.inference.members import find_checkpoints, load_members
+    from seti.inference.settings import ScoringOptions
     from seti.runtime import resolve_precision
 
     specs = [find_checkpoints(run)[0] for run in run_dirs]
@@ -735,17 +745,20 @@ def predict_rate(
     test_ids = read_id_table(root / "sample_submission.csv", require_binary_target=False)["id"].tolist()
     ids = [test_ids[i % len(test_ids)] for i in range(cadences)]
     defaults = predict_defaults()
-    kwargs = dict(
+    options = ScoringOptions(
+        check=defaults.check,
         batch_size=settings.predict_batch,
         num_workers=defaults.num_workers if not settings.tiny else 0,
         device=device,
         precision=resolve_precision(defaults.precision, cuda=device.type == "cuda"),
         tta=tta,
+        channels_last=defaults.channels_last,
+        transforms=defaults.transforms,
     )
-    predict_ids(loaded, root, "test", ids[: settings.predict_batch], **kwargs)  # warm-up: autotuning, workers
+    predict_ids(loaded, root, "test", ids[: settings.predict_batch], options)  # warm-up: autotuning, workers
     stats: dict = {}
     started = time.perf_counter()
-    predict_ids(loaded, root, "test", ids, stats=stats, **kwargs)
+    predict_ids(loaded, root, "test", ids, options, stats=stats)
     _sync(device)
     seconds = time.perf_counter() - started
     return {
@@ -758,7 +771,7 @@ def predict_rate(
         "seconds": seconds,
         "cadences_per_s": len(ids) / seconds,
         "member_cadences_per_s": len(ids) * members / seconds,
-        "precision": kwargs["precision"],
+        "precision": options.precision,
         "channels_last": stats.get("channels_last"),
     }
 

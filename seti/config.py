@@ -153,3 +153,17 @@ def config_number(cfg: DictConfig, key: str) -> float:
         except ValueError:
             raise ValueError(f"{key} must be a number, got {value!r}") from None
     return float(value)
+
+
+#: The node of a model config that describes the model for reports and is never passed to its class (e.g.
+#: ``meta.fitted_on``: what the dedoppler's tuned constants were fitted on).
+MODEL_META = "meta"
+
+
+def model_arguments(model: DictConfig | dict) -> DictConfig | dict:
+    """The model config its class is instantiated from: the config without its :data:`MODEL_META` node."""
+    if MODEL_META not in model:
+        return model
+    config = OmegaConf.to_container(model, resolve=True) if isinstance(model, DictConfig) else dict(model)
+    config.pop(MODEL_META)
+    return config

@@ -61,6 +61,18 @@ def resolve_benchmark(benchmark: Any, accelerator: str) -> bool | None:
     raise ValueError(f"trainer.benchmark must be true, false, auto or null, got {benchmark!r}")
 
 
+@contextlib.contextmanager
+def cudnn_benchmark(enabled: bool):
+    """cudnn's autotuner on (or off) for a block, restored after: inference with a fixed input size per
+    model autotunes once, without changing the setting for the rest of the process."""
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = bool(enabled)
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
 def auto_precision(cuda: bool) -> str:
     """What ``precision=auto`` means: bf16 on a GPU that has it, fp16 on an older GPU, fp32 on the CPU."""
     if cuda and torch.cuda.is_available():

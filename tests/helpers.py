@@ -90,8 +90,15 @@ def run_predict(args: Sequence[str], home: Path, **kwargs) -> subprocess.Complet
 
 def start_train(args: Sequence[str], home: Path, *, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
     """``train.py`` started in the background, in its own session (so a test can signal it and its children)."""
+    return start_script("train.py", args, home, env=env, **kwargs)
+
+
+def start_script(
+    script: str, args: Sequence[str], home: Path, *, env: dict[str, str] | None = None, **kwargs
+) -> subprocess.Popen:
+    """``REPO/<script> ARGS`` started in the background in ``home``, in its own session (see :func:`start_train`)."""
     return subprocess.Popen(
-        [sys.executable, str(REPO / "train.py"), *args],
+        [sys.executable, str(REPO / script), *args],
         cwd=home,
         env=env or offline_env(home),
         stdout=kwargs.pop("stdout", subprocess.DEVNULL),
@@ -122,6 +129,17 @@ def compose_train(overrides: Sequence[str] = (), *, output_dir: Path | str | Non
             if hydra:
                 cfg.hydra.runtime.output_dir = str(output_dir)
     return cfg
+
+
+def compose_predict(values: dict | None = None):
+    """The real ``conf/predict.yaml`` composed (no ``hydra`` node), with ``values`` merged in as predict.py's
+    command line would set them; a key predict.py does not have is refused, as on the command line."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("predict")
+    return OmegaConf.merge(cfg, values or {})
 
 
 @contextlib.contextmanager

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import CONF, compose_train
+from omegaconf import OmegaConf
 
 from seti.baselines import DedopplerScorer, dedoppler_scores
 from seti.baselines.dedoppler import _dilate, _median, dedoppler_maps, preprocess, taylor_tree
@@ -136,3 +138,55 @@ def test_real_sample_bright_needle_ranks_above_negatives(sample_root):
     negatives = [scores[i] for i, t in zip(labels["id"], labels["target"]) if t == 0]
     assert all(np.isfinite(list(scores.values())))
     assert scores["0028a35de92941d"] > max(negatives) + 5  # its needle is plain to the eye in panels 2 and 4
+
+
+# ================================================================================= its config
+RAW_INPUT = {"panels": "all", "layout": "channels", "image_size": [273, 256], "background": "none", "clip": None}
+
+
+def _data(overrides: list[str]) -> dict:
+    return OmegaConf.to_container(compose_train(overrides, hydra=False).data, resolve=True)
+
+
+def test_model_dedoppler_composes_the_raw_input_it_needs_and_nothing_else():
+    """model=dedoppler sets exactly the data keys of conf/model_input/dedoppler.yaml; every other data key,
+    and data=kaggle's, stay as the data config has them."""
+    plain, dedoppler = _data([]), _data(["model=dedoppler"])
+    declared = OmegaConf.to_container(OmegaConf.load(CONF / "model_input" / "dedoppler.yaml"))
+    assert {k: dedoppler[k] for k in RAW_INPUT} == RAW_INPUT and dedoppler["cache"] is False
+    assert {k for k in plain if plain[k] != dedoppler[k]} <= set(declared)
+    kaggle = _data(["model=dedoppler", "data=kaggle", "data.root=/nowhere"])
+    assert kaggle["source"] == "kaggle" and {k: kaggle[k] for k in RAW_INPUT} == RAW_INPUT
+    assert _data(["model=dedoppler", "data.image_size=[96,128]"])["image_size"] == [96, 128]  # the command line wins
+
+
+@pytest.mark.parametrize("model", ["tiny", "b0", "v2s"])
+def test_picking_a_cnn_leaves_the_data_config_as_it_is(model):
+    """No model but the dedoppler has a model_input file: the CNNs' data is the data group's own."""
+    data = _data([f"model={model}"])
+    assert data == _data(["model=tiny"])
+    assert {k: data[k] for k in RAW_INPUT} == {
+        "panels": "all",
+        "layout": "stack",
+        "image_size": [96, 128],
+        "background": "median",
+        "clip": [-5.0, 20.0],
+    }
+    assert sorted(p.stem for p in (CONF / "model_input").glob("*.yaml")) == ["dedoppler"]
+
+
+def test_fitted_on_is_report_only_and_never_reaches_the_constructor():
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    from seti.baselines.module import DedopplerModule
+    from seti.config import model_arguments
+
+    model = compose_train(["model=dedoppler"], hydra=False).model
+    assert "seed 1" in model.meta.fitted_on and "fitted_on" not in model
+    built = instantiate(model_arguments(model), in_chans=6, mixup=None)
+    assert isinstance(built, DedopplerModule) and "meta" not in built.hparams
+    with pytest.raises(InstantiationException, match="unexpected keyword argument 'meta'"):  # no **_ any more
+        instantiate(model, in_chans=6, mixup=None, _convert_="partial")
+    with pytest.raises(ValueError, match="all six raw panels.*conf/model_input/dedoppler.yaml"):
+        DedopplerModule(in_chans=1)

@@ -1,7 +1,8 @@
 """Tests for predict.py / seti.inference.predict on the real Kaggle sample, with tiny models trained here.
 
-One 2-fold sweep of the tiny model is trained once for the module (two real runs: an ensemble, a K-fold
-for OOF, and a single run); the two slow CLI calls run concurrently, everything else calls the library.
+Two tiny runs (folds 0 and 1 of 2) are trained in process once for the module, side by side in one folder:
+a sweep as predict.py sees it (an ensemble, a K-fold for OOF, and single runs). The three CLI calls start
+together as soon as they exist and run while the library tests do.
 """
 
 from __future__ import annotations
@@ -10,21 +11,32 @@ import json
 import logging
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import SAMPLE_ROOT as SAMPLE
 from conftest import have_sample, needs_sample
+from helpers import (
+    CONF,
+    SAMPLE_ROOT,
+    TINY,
+    compose_predict,
+    compose_train,
+    real,
+    run_predict,
+    start_script,
+    train_in_process,
+)
+from omegaconf import OmegaConf, open_dict
 
-from seti.data.layout import CadenceDataError, read_id_table
+from seti.checkpoints import CheckpointLoadError
+from seti.data.layout import CadenceDataError, cadence_path, read_id_table
 from seti.inference import (
-    CheckpointError,
     PredictError,
     PredictSettings,
+    ScoringOptions,
     blend,
     find_checkpoints,
     load_member,
@@ -34,46 +46,24 @@ from seti.inference import (
     rank01,
 )
 from seti.inference.predict import predict
-
-REPO = Path(__file__).resolve().parents[1]
+from seti.rundir import CONFIG_YAML
 
 pytestmark = needs_sample
-
-
-def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, **kwargs)
+SAMPLE = SAMPLE_ROOT
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
-    """A real 2-fold sweep of the tiny model on the sample (~6 labelled ids: 3 validation ids per fold)."""
+    """Two real tiny runs on the sample (3 validation ids per fold), as one sweep directory's jobs."""
     sweep_dir = tmp_path_factory.mktemp("train") / "sweep"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "train.py",
-            "-m",
-            "data=kaggle",
-            f"data.root={SAMPLE}",
-            "data.num_folds=2",
-            "data.fold=0,1",
-            "model=tiny",
-            "trainer.max_epochs=1",
-            "data.batch_size=2",
-            "data.num_workers=0",
-            "data.image_size=[64,64]",
-            "logger=csv",
-            f"hydra.sweep.dir={sweep_dir}",
-        ],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    import seti.models.classifier  # noqa: F401 - pay Lightning's import while the models train
-
-    _, stderr = proc.communicate(timeout=600)
-    assert proc.returncode == 0, stderr[-3000:]
+    for fold in (0, 1):
+        run_dir = sweep_dir / f"data.fold-{fold}"
+        overrides = [*real(SAMPLE, folds=2), f"data.fold={fold}", *TINY, "trainer.max_epochs=1", "logger=csv"]
+        metrics = train_in_process(overrides, run_dir)
+        assert metrics["status"] == "finished", metrics
+        # the composed config, where Hydra's job runner writes it (train_in_process calls the task directly)
+        (run_dir / CONFIG_YAML).parent.mkdir()
+        OmegaConf.save(compose_train(overrides, output_dir=run_dir, hydra=False), run_dir / CONFIG_YAML)
     return sweep_dir
 
 
@@ -86,25 +76,17 @@ def runs(sweep) -> list[Path]:
 
 
 class CliJobs:
-    """The two slow CLI calls, started together as soon as the models exist; the library tests run while
+    """The slow CLI calls, started together as soon as the models exist; the library tests run while
     they do, and ``jobs[name]`` waits for one (the CLI tests come last in this file)."""
 
     def __init__(self, jobs: dict[str, list[str]], out: Path) -> None:
         self.out, self.results = out, {}
         self.procs = {
-            name: subprocess.Popen(
-                [
-                    sys.executable,
-                    "predict.py",
-                    f"data.root={SAMPLE}",
-                    "num_workers=0",
-                    f"hydra.run.dir={out / name / 'log'}",
-                    *args,
-                ],
-                cwd=REPO,
+            name: start_script(
+                "predict.py",
+                [f"data.root={SAMPLE}", "num_workers=0", f"hydra.run.dir={out / name / 'log'}", *args],
+                out,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
             )
             for name, args in jobs.items()
         }
@@ -126,7 +108,8 @@ class CliJobs:
 
 @pytest.fixture(scope="module", autouse=True)
 def cli(request, tmp_path_factory):
-    """Train (once), then start the CLI calls: a checkpoint file, and the sweep with rank blend + OOF."""
+    """Train (once), then start the CLI calls: a checkpoint file, the sweep with rank blend + OOF, and the
+    same two runs as a list."""
     if not have_sample():
         yield None
         return
@@ -134,9 +117,9 @@ def cli(request, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli")
     jobs = CliJobs(
         {
-            # A sweep's run dirs are named by their overrides ('=', ',', '['): quote them for Hydra's grammar.
-            "file": [f"ckpt='{runs[0] / 'checkpoints' / 'best.ckpt'}'", f"output={out / 'file' / 'sub.csv'}"],
-            "sweep": [f"ckpt='{sweep}'", f"output={out / 'sweep' / 'sub.csv'}", "blend=rank", "oof=true"],
+            "file": [f"ckpt={runs[0] / 'checkpoints' / 'best.ckpt'}", f"output={out / 'file' / 'sub.csv'}"],
+            "sweep": [f"ckpt={sweep}", f"output={out / 'sweep' / 'sub.csv'}", "blend=rank", "oof=true"],
+            "list": [f"ckpt=[{runs[0]},{runs[1]}]", f"output={out / 'list' / 'sub.csv'}", "blend=rank"],
         },
         out,
     )
@@ -149,17 +132,16 @@ def root_copy(tmp_path_factory) -> Path:
     """A private copy of the sample, for tests that break it."""
     root = tmp_path_factory.mktemp("root") / "kaggle"
     shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns("*_full.csv"))
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
     return root
 
 
-def _cfg(ckpt, output, **overrides) -> dict:
-    return {
-        "ckpt": str(ckpt),
-        "data": {"root": str(overrides.pop("root", SAMPLE))},
-        "output": str(output),
-        "num_workers": 0,
-        **overrides,
-    }
+def _cfg(ckpt, output, **values):
+    """predict.py's composed config (conf/predict.yaml) with these keys set, as on its command line."""
+    ckpt = [str(c) for c in ckpt] if isinstance(ckpt, (list, tuple)) else str(ckpt)
+    root = str(values.pop("root", SAMPLE))
+    return compose_predict({"ckpt": ckpt, "data": {"root": root}, "output": str(output), "num_workers": 0, **values})
 
 
 def _check_submission(path: Path) -> pd.DataFrame:
@@ -173,8 +155,9 @@ def _check_submission(path: Path) -> pd.DataFrame:
 
 @pytest.mark.parametrize("override", ["data.image_size=[32,32]", "data.panels=on", "+data=kaggle"])
 def test_cli_refuses_preprocessing_override(override, tmp_path):
-    proc = _run(["predict.py", "ckpt=x", f"data.root={SAMPLE}", f"output={tmp_path / 's.csv'}", override], timeout=120)
-    assert proc.returncode != 0
+    args = ["ckpt=x", f"data.root={SAMPLE}", f"output={tmp_path / 's.csv'}", override]
+    proc = run_predict(args, tmp_path, check=False, timeout=120)
+    assert proc.returncode == 2
     assert "preprocessing comes from the checkpoint" in proc.stderr
     assert override.split("=")[0].lstrip("+") in proc.stderr
     assert not (tmp_path / "s.csv").exists()
@@ -203,8 +186,9 @@ def test_oof_repredicted_equals_training_val_predictions(sweep):
     """Re-predicting each fold from ROOT/train reproduces train.py's own validation predictions exactly."""
     members = load_members(find_checkpoints(sweep))
     labels = read_id_table(SAMPLE / "train_labels.csv", require_binary_target=True)
-    reused = out_of_fold(members, SAMPLE, labels, num_workers=0)
-    again = out_of_fold(members, SAMPLE, labels, num_workers=0, reuse_val_predictions=False)
+    options = PredictSettings.from_config(_cfg(sweep, "unused.csv")).scoring()
+    reused = out_of_fold(members, SAMPLE, labels, options)
+    again = out_of_fold(members, SAMPLE, labels, options, reuse_val_predictions=False)
     assert [r["source"] for r in reused["per_run"]] == ["val_predictions.csv"] * 2
     assert all(r["source"].startswith("re-predicted") for r in again["per_run"])
     assert np.allclose(reused["frame"]["pred"], again["frame"]["pred"], atol=1e-5)
@@ -225,21 +209,81 @@ def test_oof_of_one_fold_reports_uncovered_ids(runs, tmp_path, capsys):
     assert len(pd.read_csv(tmp_path / "one.oof.csv")) == 3
 
 
-def test_failed_runs_are_skipped_and_none_finished_is_an_error(sweep, tmp_path, caplog):
+def _unfinished_sweep(sweep: Path, tmp_path: Path) -> Path:
+    """A copy of the sweep beside a failed job, a job killed after its first checkpoint (no metrics.json) and
+    one killed before it (only Hydra's config): the reliability probe's N17 sweep."""
     copy = tmp_path / "sweep"
     shutil.copytree(sweep, copy)
-    failed = copy / "broken"
-    failed.mkdir()
-    (failed / "metrics.json").write_text(json.dumps({"status": "failed", "error": "RuntimeError: boom"}))
+    failed = copy / "failed"
+    shutil.copytree(sweep / "data.fold-0", failed)
+    metrics = json.loads((failed / "metrics.json").read_text())
+    (failed / "metrics.json").write_text(json.dumps(metrics | {"status": "failed", "error": "RuntimeError: boom"}))
+    killed = copy / "killed"
+    shutil.copytree(sweep / "data.fold-1", killed)
+    (killed / "metrics.json").unlink()
+    starting = copy / "starting"
+    (starting / CONFIG_YAML).parent.mkdir(parents=True)
+    shutil.copy(sweep / "data.fold-1" / CONFIG_YAML, starting / CONFIG_YAML)
+    return copy
+
+
+def test_sweep_with_unfinished_runs_is_refused_naming_each(sweep, tmp_path, caplog):
+    """N17: a failed job, a running or killed one (no metrics.json) and one that has written only its config
+    are all named; nothing is left out silently, and allow_unfinished=true ensembles the finished runs."""
+    copy = _unfinished_sweep(sweep, tmp_path)
+    with pytest.raises(PredictError, match=r"3 of 5 run\(s\) did not finish") as err:
+        predict(_cfg(copy, tmp_path / "s.csv"))
+    message = str(err.value)
+    assert "failed (did not finish (status 'failed': RuntimeError: boom))" in message
+    assert "killed (has no metrics.json: it is still running, or was killed" in message
+    assert "starting (has no metrics.json" in message and "allow_unfinished=true" in message
+    assert not (tmp_path / "s.csv").exists()
     with caplog.at_level(logging.WARNING):
-        specs = find_checkpoints(copy)
-    assert len(specs) == 2 and "broken" in caplog.text and "boom" in caplog.text
+        summary = predict(_cfg(copy, tmp_path / "s.csv", allow_unfinished=True))
+    assert summary["members"] == ["data.fold-0", "data.fold-1"]
+    assert all(f"leaving out run {name} (" in caplog.text for name in ("failed", "killed", "starting"))
+
+
+def test_unfinished_run_dir_is_refused_like_a_failed_one(sweep, tmp_path, caplog):
+    """N18/N19: a run directory with no metrics.json (running or killed) is refused as a failed one is;
+    allow_unfinished=true uses its checkpoint as it is now, with a warning."""
+    copy = _unfinished_sweep(sweep, tmp_path)
+    with pytest.raises(PredictError, match=r"run .*killed has no metrics.json: it is still running"):
+        find_checkpoints(copy / "killed")
+    with pytest.raises(PredictError, match=r"run .*failed did not finish \(status 'failed': RuntimeError: boom\)"):
+        find_checkpoints(copy / "failed")
+    with pytest.raises(PredictError, match=r"run .*starting has no metrics.json"):
+        find_checkpoints(copy / "starting")
+    with caplog.at_level(logging.WARNING):
+        specs = find_checkpoints(copy / "killed", allow_unfinished=True)
+    assert [s.ckpt_path for s in specs] == [copy / "killed" / "checkpoints" / "best.ckpt"]
+    assert "killed has no metrics.json" in caplog.text and "as it is now (allow_unfinished=true)" in caplog.text
     only_failed = tmp_path / "only_failed"
-    shutil.copytree(failed, only_failed / "broken")
-    with pytest.raises(CheckpointError, match="no finished run"):
-        find_checkpoints(only_failed)
-    with pytest.raises(CheckpointError, match="did not finish"):
-        find_checkpoints(failed)
+    shutil.copytree(copy / "failed", only_failed / "failed")
+    with pytest.raises(PredictError, match="no finished run"):
+        find_checkpoints(only_failed, allow_unfinished=True)
+
+
+def test_a_list_of_runs_equals_the_folder_holding_them(runs, tmp_path):
+    """ckpt=[run_a,run_b] is the same 2-member ensemble as ckpt=<a folder holding both> (the old workaround)."""
+    folder = tmp_path / "folder"
+    for run in runs:
+        shutil.copytree(run, folder / run.name)
+    for method in ("mean", "rank"):
+        listed = predict(_cfg(list(runs), tmp_path / f"list-{method}.csv", blend=method))
+        pooled = predict(_cfg(folder, tmp_path / f"folder-{method}.csv", blend=method))
+        assert listed["members"] == pooled["members"] == [r.name for r in runs]
+        for suffix in (".csv", ".members.csv"):
+            a, b = tmp_path / f"list-{method}{suffix}", tmp_path / f"folder-{method}{suffix}"
+            assert a.read_bytes() == b.read_bytes()
+
+
+def test_a_list_may_mix_files_runs_and_sweeps(runs, sweep, tmp_path):
+    """Members come in the order given; a name that repeats gets its position as a prefix."""
+    summary = predict(_cfg([runs[1] / "checkpoints" / "best.ckpt", sweep], tmp_path / "mix.csv"))
+    assert summary["members"] == ["0:data.fold-1", "1:data.fold-0", "2:data.fold-1"]
+    with pytest.raises(PredictError, match=r"ckpt=\[\] names no checkpoint"):
+        predict(_cfg([], tmp_path / "none.csv"))
 
 
 # ================================================================================= any model: the dedoppler
@@ -247,34 +291,18 @@ def test_failed_runs_are_skipped_and_none_finished_is_an_error(sweep, tmp_path, 
 def dedoppler_run(tmp_path_factory) -> Path:
     """A model=dedoppler run on the sample: validation only, nothing trained; it saves checkpoints/best.ckpt."""
     run = tmp_path_factory.mktemp("dedoppler") / "run"
-    proc = _run(
-        [
-            "train.py",
-            "data=kaggle",
-            f"data.root={SAMPLE}",
-            "model=dedoppler",
-            "data.num_folds=2",
-            "data.num_workers=0",
-            "data.batch_size=4",
-            "test_after_fit=false",
-            "logger=csv",
-            f"hydra.run.dir={run}",
-        ],
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    overrides = [*real(SAMPLE, folds=2), "model=dedoppler", "data.num_workers=0", "data.batch_size=4", "logger=csv"]
+    metrics = train_in_process([*overrides, "test_after_fit=false"], run)
+    assert metrics["status"] == "finished", metrics
     assert (run / "checkpoints" / "best.ckpt").is_file()
     return run
 
 
 def _dedoppler_probabilities(root: Path, ids: list[str]) -> np.ndarray:
     """sigmoid(score / scale) from DedopplerScorer on the raw cadences, with conf/model/dedoppler.yaml's values."""
-    from omegaconf import OmegaConf
-
     from seti.baselines.dedoppler import DedopplerScorer
-    from seti.data.layout import cadence_path
 
-    model = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "model" / "dedoppler.yaml"))["model"]
+    model = OmegaConf.to_container(OmegaConf.load(CONF / "model" / "dedoppler.yaml"))
     raw = np.stack([np.load(cadence_path(root, "test", i), allow_pickle=False) for i in ids])
     scores = DedopplerScorer(**model["scorer"])(raw)
     return 1.0 / (1.0 + np.exp(-scores.astype(np.float64) / float(model["scale"])))
@@ -308,27 +336,39 @@ def test_ensemble_of_a_cnn_and_the_dedoppler(runs, dedoppler_run, tmp_path):
     np.testing.assert_allclose(sub["target"], (members["cnn"] + members["dedoppler"]) / 2)
 
 
+def test_a_dedoppler_checkpoint_from_before_meta_still_loads(dedoppler_run, tmp_path):
+    """Runs made before model.meta wrote fitted_on beside the constructor's arguments: it is left out."""
+
+    def legacy(checkpoint):
+        model = checkpoint["seti_config"]["model"]
+        model["fitted_on"] = model.pop("meta")["fitted_on"]
+
+    path = _edited_checkpoint(dedoppler_run / "checkpoints" / "best.ckpt", tmp_path / "legacy.ckpt", legacy)
+    member = load_member(find_checkpoints(path)[0])
+    assert member.model.scale == 10.0 and member.preprocess.in_chans == 6
+
+
 def test_model_config_is_checked_before_anything_is_built(runs, tmp_path):
     source = runs[0] / "checkpoints" / "best.ckpt"
     no_target = _edited_checkpoint(source, tmp_path / "nt.ckpt", lambda c: c["seti_config"]["model"].pop("_target_"))
-    with pytest.raises(CheckpointError, match=r"nt.ckpt has no seti_config.model._target_"):
+    with pytest.raises(CheckpointLoadError, match=r"nt.ckpt has no seti_config.model._target_"):
         load_member(find_checkpoints(no_target)[0])
     planted = _edited_checkpoint(
         source, tmp_path / "planted.ckpt", lambda c: c["seti_config"]["model"].update(_target_="os.system")
     )
-    with pytest.raises(CheckpointError, match=r"planted.ckpt: .*'os.system' is not a torch.nn.Module class"):
+    with pytest.raises(CheckpointLoadError, match=r"planted.ckpt: .*'os.system' is not a torch.nn.Module class"):
         load_member(find_checkpoints(planted)[0])
     nested = _edited_checkpoint(
         source,
         tmp_path / "nested.ckpt",
         lambda c: c["seti_config"]["model"].update(loss={"_target_": "subprocess.Popen", "args": ["true"]}),
     )
-    with pytest.raises(CheckpointError, match=r"seti_config.model.loss._target_ = 'subprocess.Popen' is not"):
+    with pytest.raises(CheckpointLoadError, match=r"seti_config.model.loss._target_ = 'subprocess.Popen' is not"):
         load_member(find_checkpoints(nested)[0])
     missing = _edited_checkpoint(
         source, tmp_path / "gone.ckpt", lambda c: c["seti_config"]["model"].update(_target_="seti.nowhere.Model")
     )
-    with pytest.raises(CheckpointError, match=r"gone.ckpt: .*'seti.nowhere.Model' cannot be imported"):
+    with pytest.raises(CheckpointLoadError, match=r"gone.ckpt: .*'seti.nowhere.Model' cannot be imported"):
         load_member(find_checkpoints(missing)[0])
 
 
@@ -358,9 +398,9 @@ def test_corrupt_and_missing_checkpoints(runs, tmp_path):
     garbage = tmp_path / "garbage.ckpt"
     garbage.write_bytes(b"not a checkpoint at all" * 10)
     for path in (truncated, garbage):
-        with pytest.raises(CheckpointError, match=rf"{path.name}.*(corrupt|unreadable)"):
+        with pytest.raises(CheckpointLoadError, match=rf"{path.name}.*(corrupt|unreadable)"):
             predict(_cfg(path, tmp_path / "s.csv"))
-    with pytest.raises(CheckpointError, match="does not exist"):
+    with pytest.raises(PredictError, match="does not exist"):
         predict(_cfg(tmp_path / "nowhere", tmp_path / "s.csv"))
     assert not (tmp_path / "s.csv").exists()
 
@@ -376,7 +416,7 @@ def test_checkpoint_without_seti_config(runs, tmp_path):
     path = _edited_checkpoint(
         runs[0] / "checkpoints" / "best.ckpt", tmp_path / "plain.ckpt", lambda c: c.pop("seti_config")
     )
-    with pytest.raises(CheckpointError, match=r"plain.ckpt has no seti_config"):
+    with pytest.raises(CheckpointLoadError, match=r"plain.ckpt has no seti_config"):
         predict(_cfg(path, tmp_path / "s.csv"))
 
 
@@ -390,7 +430,7 @@ def test_state_dict_of_another_input_shape(runs, tmp_path):
 
     path = _edited_checkpoint(runs[0] / "checkpoints" / "best.ckpt", tmp_path / "other.ckpt", to_three_channels)
     with pytest.raises(
-        CheckpointError,
+        CheckpointLoadError,
         match=r"other.ckpt does not fit .*conv_stem.weight: checkpoint \(\d+, 1, 3, 3\) vs model \(\d+, 3, 3, 3\)",
     ):
         load_member(find_checkpoints(path)[0])
@@ -399,7 +439,7 @@ def test_state_dict_of_another_input_shape(runs, tmp_path):
         tmp_path / "mixed.ckpt",
         lambda c: c["seti_config"]["data"].update(layout="channels"),
     )
-    with pytest.raises(CheckpointError, match=r"mixed.ckpt.*gives 6 channel\(s\) but its model takes in_chans=1"):
+    with pytest.raises(CheckpointLoadError, match=r"mixed.ckpt.*gives 6 channel\(s\) but its model takes in_chans=1"):
         load_member(find_checkpoints(inconsistent)[0])
 
 
@@ -413,15 +453,64 @@ def test_existing_output_needs_overwrite(runs, tmp_path):
     _check_submission(output)
 
 
-def test_settings_refuse_preprocessing_keys():
+def test_settings_refuse_preprocessing_keys_and_bad_values():
+    cfg = _cfg("x", "y.csv")
+    with open_dict(cfg):  # as `+data.image_size=...` would add it, had check_overrides not refused it already
+        cfg.data.image_size = [8, 8]
     with pytest.raises(PredictError, match="data.image_size.*preprocessing comes from the checkpoint"):
-        PredictSettings.from_config(_cfg("x", "y.csv") | {"data": {"root": "r", "image_size": [8, 8]}})
-    with pytest.raises(PredictError, match="tta must be"):
-        PredictSettings.from_config(_cfg("x", "y.csv", tta="rotate"))
-    with pytest.raises(PredictError, match="transforms must be auto, device or workers"):
-        PredictSettings.from_config(_cfg("x", "y.csv", transforms="gpu"))
-    with pytest.raises(PredictError, match="channels_last must be"):
-        PredictSettings.from_config(_cfg("x", "y.csv", channels_last="nhwc"))
+        PredictSettings.from_config(cfg)
+    for key, value, message in [
+        ("tta", "rotate", r"tta must be one of \['none', 'flip'\]"),
+        ("transforms", "gpu", "transforms must be one of"),
+        ("channels_last", "nhwc", "channels_last must be true, false or auto"),
+        ("check", "none", r"check must be one of \['header', 'full'\]"),
+        ("allow_unfinished", "yes", "allow_unfinished must be true or false"),
+        ("device", "tpu", "device=tpu is not a device torch knows"),
+    ]:
+        with pytest.raises(PredictError, match=message):
+            PredictSettings.from_config(_cfg("x", "y.csv", **{key: value})).scoring()
+
+
+def test_settings_take_their_defaults_from_conf_predict_yaml_only():
+    """PredictSettings has no defaults of its own: a config without conf/predict.yaml's keys is refused."""
+    settings = PredictSettings.from_config(_cfg(["a", "b"], "y.csv"))
+    conf = OmegaConf.load(CONF / "predict.yaml")
+    assert settings.ckpt == (Path("a"), Path("b"))
+    for key in ("checkpoint", "allow_unfinished", "overwrite", "check", "tta", "blend", "batch_size", "device"):
+        assert getattr(settings, key) == conf[key], key
+    with pytest.raises(PredictError, match=r"lacks \['checkpoint', 'allow_unfinished'.*compose\('predict'"):
+        PredictSettings.from_config({"ckpt": "x", "data": {"root": "r"}, "output": "y.csv"})
+    with pytest.raises(PredictError, match=r"required key\(s\) not set: ckpt .*output"):
+        PredictSettings.from_config(compose_predict({"data": {"root": "r"}}))
+
+
+# ================================================================================= W7: a bad value in a test file
+@pytest.fixture
+def nan_root(root_copy):
+    """The sample with one NaN in its second test cadence, behind a valid .npy header; restored after."""
+    cadence_id = read_id_table(root_copy / "sample_submission.csv", require_binary_target=False)["id"][1]
+    path = cadence_path(root_copy, "test", cadence_id)
+    original = path.read_bytes()
+    array = np.load(path, allow_pickle=False)
+    array[3, 100, 7] = np.nan
+    np.save(path, array)
+    yield root_copy, path
+    path.write_bytes(original)
+
+
+def test_check_full_refuses_a_nan_test_file_before_any_model_loads(nan_root, tmp_path):
+    root, path = nan_root
+    # ckpt does not exist: the refusal comes first, so the test files were read before any checkpoint
+    with pytest.raises(CadenceDataError, match=rf"1 of 2 test cadence.*{path.stem}.*1 NaN/inf"):
+        predict(_cfg(tmp_path / "no-such-run", tmp_path / "s.csv", root=root, check="full"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_header_names_the_file_and_check_full_during_inference(nan_root, runs, tmp_path):
+    root, path = nan_root
+    with pytest.raises(CadenceDataError, match=rf"{path.name} holds 1 NaN/inf.*found during inference.*check=full"):
+        predict(_cfg(runs[0], tmp_path / "s.csv", root=root))
+    assert list(tmp_path.iterdir()) == []
 
 
 # ================================================================================= helpers, speed
@@ -434,6 +523,11 @@ def test_rank_blend_and_single_member():
 
 
 # ================================================================================= the batched device path
+def _options(**values) -> ScoringOptions:
+    """One pass's options from conf/predict.yaml's defaults, on the CPU, with ``values`` set."""
+    return PredictSettings.from_config(_cfg("unused", "unused.csv", device="cpu", **values)).scoring()
+
+
 def _per_sample_reference(member, root: Path, split: str, ids: list[str], tta: str) -> np.ndarray:
     """The earlier predict path, still the one train.py's validation predictions take: each worker
     preprocesses one cadence at a time (CadenceDataset), then the model scores the batch."""
@@ -453,7 +547,8 @@ def test_batched_path_equals_per_sample_path_on_the_real_sample(sweep, tta):
     members = load_members(find_checkpoints(sweep))
     ids = read_id_table(SAMPLE / "train_labels.csv", require_binary_target=True)["id"].tolist()
     stats: dict = {}
-    frame = predict_ids(members, SAMPLE, "train", ids, batch_size=4, num_workers=0, tta=tta, stats=stats)
+    options = _options(batch_size=4, tta=tta)
+    frame = predict_ids(members, SAMPLE, "train", ids, options, stats=stats)
     assert frame["id"].tolist() == ids and stats["cadences_read"] == len(ids) and stats["batches"] == 2
     assert stats["transforms"] == "device"  # auto without workers: batched in this process
     for member in members:
@@ -492,21 +587,13 @@ def test_one_pass_scores_every_preprocessing_group_on_synthetic_data(runs, synth
     assert len({m.preprocess for m in members}) == 2
     ids = pd.read_csv(synthetic_root / "sample_submission.csv", dtype={"id": str})["id"].tolist()
     stats: dict = {}
-    frame = predict_ids(
-        members,
-        synthetic_root,
-        "test",
-        ids,
-        batch_size=5,
-        num_workers=2,
-        tta="flip",
-        transforms=transforms,
-        stats=stats,
-    )
+    options = _options(batch_size=5, num_workers=2, tta="flip", transforms=transforms)
+    frame = predict_ids(members, synthetic_root, "test", ids, options, stats=stats)
     assert stats == {
         "batches": 5,
         "cadences_read": 23,
         "channels_last": False,
+        "groups": 2,
         "seconds": stats["seconds"],
         "transforms": transforms,
     }
@@ -538,3 +625,11 @@ def test_cli_sweep_rank_blend_and_oof(cli, runs):
     assert list(oof.columns) == ["id", "target", "pred"]
     assert sorted(oof["id"]) == sorted(labels["id"])  # 2 folds cover every train id
     assert "OOF AUROC" in cli["sweep"]["stdout"]
+
+
+def test_cli_list_of_runs_equals_the_sweep(cli, runs):
+    """ckpt=[run_a,run_b] on the command line (a Hydra list, left unquoted) gives the sweep's ensemble."""
+    listed, pooled = cli["list"]["dir"], cli["sweep"]["dir"]
+    assert (listed / "sub.csv").read_bytes() == (pooled / "sub.csv").read_bytes()
+    assert (listed / "sub.members.csv").read_bytes() == (pooled / "sub.members.csv").read_bytes()
+    assert "(2 rows, 2 member(s))" in cli["list"]["stdout"]

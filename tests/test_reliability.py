@@ -514,15 +514,19 @@ def test_output_under_a_regular_file_refused_before_inference(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(PredictError, match="is a file, not a folder"):
         check_outputs([tmp_path / "file" / "x.csv"], overwrite=False)
+    from helpers import compose_predict
+
     from seti.inference.predict import predict  # the check runs before any checkpoint or data is read
 
     with pytest.raises(PredictError, match="is a file, not a folder"):
         predict(
-            {
-                "ckpt": str(tmp_path / "nothing"),
-                "data": {"root": str(tmp_path)},
-                "output": str(tmp_path / "file" / "x.csv"),
-            }
+            compose_predict(
+                {
+                    "ckpt": str(tmp_path / "nothing"),
+                    "data": {"root": str(tmp_path)},
+                    "output": str(tmp_path / "file" / "x.csv"),
+                }
+            )
         )
 
 

@@ -20,12 +20,18 @@ class DedopplerModule(L.LightningModule):
 
     The dedoppler score is an S/N difference (unbounded); dividing by ``scale`` keeps sigmoid
     probabilities away from 0/1 in float32 so strong detections stay ranked (AUROC is unaffected).
-    Expects raw cadences: the model config sets data.layout=channels, panels=all, image_size=[273,256],
-    background=none, clip=null.
+    Expects raw cadences: conf/model_input/dedoppler.yaml sets data.layout=channels, panels=all,
+    image_size=[273,256], background=none, clip=null. ``in_chans`` and ``mixup`` are what train.py passes
+    every model; mixup is unused, since nothing is trained.
     """
 
     def __init__(
-        self, scorer: dict | None = None, scale: float = 10.0, name: str = "dedoppler", in_chans: int = 6, **_: object
+        self,
+        scorer: dict | None = None,
+        scale: float = 10.0,
+        name: str = "dedoppler",
+        in_chans: int = 6,
+        mixup: object | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters({"scorer": dict(scorer or {}), "scale": float(scale), "name": name})
@@ -33,7 +39,8 @@ class DedopplerModule(L.LightningModule):
         self.scale = float(scale)
         if in_chans != CADENCE_SHAPE[0]:
             raise ValueError(
-                f"model=dedoppler needs all six raw panels as channels (data.panels=all, data.layout=channels), got in_chans={in_chans}"
+                "model=dedoppler needs all six raw panels as channels (data.panels=all, data.layout=channels, as "
+                f"conf/model_input/dedoppler.yaml sets them), got in_chans={in_chans}"
             )
         self.val_auroc = BinaryAUROC()
         self.test_auroc = BinaryAUROC()
@@ -44,7 +51,7 @@ class DedopplerModule(L.LightningModule):
         if tuple(x.shape[1:]) != CADENCE_SHAPE:
             raise ValueError(
                 f"model=dedoppler needs raw (6, 273, 256) cadences, got {tuple(x.shape[1:])}: "
-                "keep the data settings that conf/model/dedoppler.yaml sets"
+                "keep the data settings that conf/model_input/dedoppler.yaml sets (drop data.image_size=... overrides)"
             )
         start = time.perf_counter()
         scores = self.scorer(x.detach().cpu().numpy())

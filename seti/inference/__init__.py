@@ -1,7 +1,7 @@
 """Inference: batched probabilities from trained models, outside the Trainer, and predict.py's job.
 
 - :mod:`~seti.inference.engine`: predict.py's one pass over the raw cadences for every ensemble group.
-- :mod:`~seti.inference.settings`: predict.py's command line, settings, device and workers.
+- :mod:`~seti.inference.settings`: predict.py's command line, settings, one pass's options, workers.
 - :mod:`~seti.inference.members`: checkpoints (a file, a run, a sweep) to models, rebuilt from their config.
 - :mod:`~seti.inference.ensemble`: one pass over the files for a whole ensemble; blending.
 - :mod:`~seti.inference.oof`: out-of-fold predictions and their AUROC.
@@ -13,7 +13,6 @@ hide the module of the same name.
 
 from seti.inference.ensemble import blend, check_files, model_stack, predict_ids, rank01
 from seti.inference.members import (
-    CheckpointError,
     Member,
     MemberSpec,
     build_model,
@@ -29,18 +28,18 @@ from seti.inference.predict import check_outputs
 from seti.inference.settings import (
     PredictError,
     PredictSettings,
+    ScoringOptions,
     check_overrides,
     quote_path_overrides,
-    resolve_device,
     resolve_workers,
 )
 
 __all__ = [
-    "CheckpointError",
     "Member",
     "MemberSpec",
     "PredictError",
     "PredictSettings",
+    "ScoringOptions",
     "blend",
     "build_model",
     "check_files",
@@ -57,6 +56,5 @@ __all__ = [
     "preprocessor_from_config",
     "quote_path_overrides",
     "rank01",
-    "resolve_device",
     "resolve_workers",
 ]

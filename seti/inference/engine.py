@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from seti.data.layout import load_cadence
-from seti.models.scoring import probabilities
+from seti.data.layout import CadenceDataError, load_cadence
+from seti.models.scoring import check_tta, probabilities
 from seti.runtime import autocast_for, resolve_switch
 
 
@@ -28,16 +28,26 @@ class RawCadenceDataset(Dataset):
     """``(cadence as stored, index)``: workers only read the files; preprocessing happens batched on the device.
 
     float16 files stay float16 (half the bytes to pin and transfer); other float files become float32.
+    A file that fails to load here passed the up-front check only as far as it went: the error says so.
     """
 
-    def __init__(self, paths: Sequence[str | Path]) -> None:
+    def __init__(self, paths: Sequence[str | Path], check: str = "header") -> None:
         self.paths = [Path(p) for p in paths]
+        self.check = check
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        array = load_cadence(self.paths[index])
+        try:
+            array = load_cadence(self.paths[index])
+        except CadenceDataError as err:
+            if self.check == "full":
+                raise
+            raise CadenceDataError(
+                f"{err} (found during inference: check={self.check} read only the .npy headers up front; "
+                "check=full reads every array up front, so a bad file stops the job before any model runs)"
+            ) from err
         if array.dtype != np.float16:
             array = array.astype(np.float32)
         return torch.from_numpy(array), index
@@ -91,12 +101,9 @@ def score_cadences(
     Returns (dataset indices (N,), per group a (N, members) float64 array of probabilities, stats) where
     stats counts the batches and cadences read: one pass over the data for all groups.
     """
-    if tta not in ("none", "flip"):
-        raise ValueError(f"tta must be 'none' or 'flip', got {tta!r}")
+    check_tta(tta)
     device = torch.device(device)
     nhwc = resolve_switch(channels_last, cuda=device.type == "cuda")
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input size per group: autotune once
     models = []
     for _, model in groups:
         model = model.eval().to(device)

@@ -19,7 +19,8 @@ import pandas as pd
 from seti.data.layout import CadenceDataError, cadence_path
 from seti.data.preprocess import Preprocessor
 from seti.inference.members import Member, group_by_preprocessing
-from seti.inference.settings import BLENDS, PredictError, resolve_workers
+from seti.inference.settings import BLENDS, PredictError, ScoringOptions, resolve_workers
+from seti.runtime import cudnn_benchmark
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,13 @@ def model_stack(models: Sequence[Any]):
     return ModelStack(models).eval()
 
 
-def check_files(root: Path, split: str, ids: Sequence[str]) -> None:
-    """Every cadence behind ``ids`` must exist and look sane, checked up front (headers only: fast)."""
+def check_files(root: Path, split: str, ids: Sequence[str], check: str = "header") -> None:
+    """Every cadence behind ``ids`` must exist and look sane, checked up front: ``header`` reads each .npy
+    header (fast), ``full`` loads every array (finds a NaN/inf behind a valid header)."""
     from seti.data.dataset import find_bad_files
 
     paths = [cadence_path(root, split, cadence_id) for cadence_id in ids]
-    bad = find_bad_files(paths)
+    bad = find_bad_files(paths, full=check == "full")
     if bad:
         first = min(bad)
         missing = sum(1 for reason in bad.values() if reason.startswith("missing"))
@@ -59,24 +61,17 @@ def predict_ids(
     root: Path,
     split: str,
     ids: Sequence[str],
+    options: ScoringOptions,
     *,
-    batch_size: int = 64,
-    num_workers: int | str = "auto",
-    device=None,
-    precision: str = "32-true",
-    tta: str = "none",
-    channels_last: bool | str = "auto",
-    transforms: str = "auto",
     stats: dict | None = None,
 ) -> pd.DataFrame:
     """Probabilities of every member for ``ids`` (rows in ``ids`` order): ``id`` + one column per member.
 
     One pass over the files for the whole ensemble: workers read raw cadences, and each batch is
-    preprocessed once per preprocessing group (batched; on ``device``, or in the workers on a CPU, see
-    ``transforms``) and scored by all of that group's members. ``stats``, if given, receives the pass's
-    counts (batches, cadences read, channels_last, transforms).
+    preprocessed once per preprocessing group (batched; on the device, or in the workers on a CPU, see
+    ``options.transforms``) and scored by all of that group's members. ``stats``, if given, receives the
+    pass's counts (batches, cadences read, preprocessing groups, channels_last, transforms).
     """
-    import torch
     from torch.utils.data import DataLoader
 
     from seti.inference.engine import (
@@ -87,28 +82,29 @@ def predict_ids(
         score_cadences,
     )
 
-    device = torch.device(device or "cpu")
+    device = options.device
     frame = pd.DataFrame({"id": list(ids)})
-    workers = resolve_workers(num_workers, len(ids), batch_size)
+    workers = resolve_workers(options.num_workers, len(ids), options.batch_size)
     groups = group_by_preprocessing(members)
-    where = resolve_transforms(transforms, device, workers)
+    where = resolve_transforms(options.transforms, device, workers)
     loader = DataLoader(
-        RawCadenceDataset([cadence_path(root, split, cadence_id) for cadence_id in ids]),
-        batch_size=batch_size,
+        RawCadenceDataset([cadence_path(root, split, cadence_id) for cadence_id in ids], options.check),
+        batch_size=options.batch_size,
         shuffle=False,
         num_workers=workers,
         pin_memory=device.type == "cuda",
         collate_fn=CollatePreprocessed(list(groups)) if where == "workers" else collate_raw,
     )
     started = time.perf_counter()
-    indices, probs, counts = score_cadences(
-        [(preprocess, model_stack([m.model for m in group])) for preprocess, group in groups.items()],
-        loader,
-        device,
-        precision,
-        tta,
-        channels_last,
-    )
+    with cudnn_benchmark(device.type == "cuda"):  # a fixed input size per group: autotune once
+        indices, probs, counts = score_cadences(
+            [(preprocess, model_stack([m.model for m in group])) for preprocess, group in groups.items()],
+            loader,
+            device,
+            options.precision,
+            options.tta,
+            options.channels_last,
+        )
     seconds = time.perf_counter() - started
     for (preprocess, group), group_probs in zip(groups.items(), probs):
         out = np.full((len(ids), len(group)), np.nan)
@@ -126,12 +122,12 @@ def predict_ids(
         "device" if where == "device" else "workers",
         len(members),
         len(groups),
-        tta,
+        options.tta,
         seconds,
         len(ids) / max(seconds, 1e-9),
     )
     if stats is not None:
-        stats.update(counts, seconds=seconds, transforms=where)
+        stats.update(counts, seconds=seconds, transforms=where, groups=len(groups))
     return frame[["id", *[m.name for m in members]]]
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 from seti.data.layout import LABELS_CSV
 from seti.inference.ensemble import check_files, predict_ids, rank01
 from seti.inference.members import Member
-from seti.inference.settings import PredictError
+from seti.inference.settings import PredictError, ScoringOptions
 from seti.metrics import auroc_or_nan
 from seti.rundir import VAL_PREDICTIONS_CSV, checkpoint_path
 
@@ -23,20 +23,14 @@ def out_of_fold(
     members: Sequence[Member],
     root: Path,
     labels: pd.DataFrame,
+    options: ScoringOptions,
     *,
-    tta: str = "none",
     blend_method: str = "mean",
     reuse_val_predictions: bool | None = None,
-    batch_size: int = 64,
-    num_workers: int | str = "auto",
-    device=None,
-    precision: str = "32-true",
-    channels_last: bool | str = "auto",
-    transforms: str = "auto",
 ) -> dict:
     """Each run's predictions on its own validation fold, averaged per id over runs that cover it.
 
-    Source: with ``tta=none`` a run's ``val_predictions.csv`` is reused as is (train.py wrote it from
+    Source: with ``options.tta=none`` a run's ``val_predictions.csv`` is reused as is (train.py wrote it from
     the best checkpoint, with the same preprocessing, at the run's training precision); with ``tta=flip``,
     or a checkpoint other than the run's best.ckpt, its ids are re-predicted from ``ROOT/train``.
     ``reuse_val_predictions`` forces either. With ``blend_method=rank`` and several runs, each run's
@@ -67,27 +61,15 @@ def out_of_fold(
                 f"e.g. {foreign[0]}: was it trained on another data.root?"
             )
         is_best = spec.ckpt_path.resolve() == checkpoint_path(spec.run_dir, "best").resolve()
-        reuse = (tta == "none" and is_best) if reuse_val_predictions is None else bool(reuse_val_predictions)
+        reuse = (options.tta == "none" and is_best) if reuse_val_predictions is None else bool(reuse_val_predictions)
         if reuse:
             preds = val["pred"].to_numpy(dtype=float)
             source = VAL_PREDICTIONS_CSV
         else:
             ids = val["id"].tolist()
-            check_files(root, "train", ids)
-            preds = predict_ids(
-                [member],
-                root,
-                "train",
-                ids,
-                batch_size=batch_size,
-                num_workers=num_workers,
-                device=device,
-                precision=precision,
-                tta=tta,
-                channels_last=channels_last,
-                transforms=transforms,
-            )[member.name].to_numpy()
-            source = f"re-predicted (tta={tta})"
+            check_files(root, "train", ids, options.check)
+            preds = predict_ids([member], root, "train", ids, options)[member.name].to_numpy()
+            source = f"re-predicted (tta={options.tta})"
         targets = labels.set_index("id").loc[val["id"], "target"].to_numpy()
         run_auroc = auroc_or_nan(targets, preds)
         per_run.append({"name": spec.name, "n": len(val), "auroc": run_auroc, "source": source})

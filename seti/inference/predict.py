@@ -2,8 +2,9 @@
 
 Every checkpoint carries its run's resolved config (``seti_config``), so the test set is preprocessed
 exactly as the model was trained; the command line cannot change that (a mismatch would silently ruin
-the scores). ``ckpt`` may name a checkpoint file, a run directory or a sweep directory; several
-checkpoints form an ensemble. Every input is checked (ids, test files, checkpoints, existing outputs)
+the scores). ``ckpt`` may name a checkpoint file, a run directory, a sweep directory or a list of these;
+several checkpoints form an ensemble. Every input is checked (ids, test files, runs that did not finish,
+checkpoints, existing outputs)
 before any inference, and the outputs are written atomically at the very end, so a failure never leaves
 a half-written submission.
 
@@ -26,21 +27,12 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig
 
-from seti import runtime
 from seti.atomic import atomic_write_csv
 from seti.data.layout import LABELS_CSV, SUBMISSION_CSV, read_id_table
 from seti.inference.ensemble import blend, check_files, predict_ids
-from seti.inference.members import (
-    find_checkpoints,
-    group_by_preprocessing,
-    load_members,
-)
+from seti.inference.members import find_checkpoints, load_members
 from seti.inference.oof import out_of_fold
-from seti.inference.settings import (
-    PredictError,
-    PredictSettings,
-    resolve_device,
-)
+from seti.inference.settings import PredictError, PredictSettings
 
 log = logging.getLogger(__name__)
 
@@ -80,39 +72,23 @@ def predict(cfg: DictConfig | dict) -> dict:
     root = settings.root
     submission = read_id_table(root / SUBMISSION_CSV, require_binary_target=False)
     ids = submission["id"].tolist()
-    check_files(root, "test", ids)
+    check_files(root, "test", ids, settings.check)
     labels = read_id_table(root / LABELS_CSV, require_binary_target=True) if settings.oof else None
-    specs = find_checkpoints(settings.ckpt, settings.checkpoint)
+    specs = find_checkpoints(settings.ckpt, settings.checkpoint, settings.allow_unfinished)
     members = load_members(specs)
-    device = resolve_device(settings.device)
-    precision = runtime.resolve_precision(settings.precision, cuda=device.type == "cuda")
-    groups = group_by_preprocessing(members)
+    options = settings.scoring()
     log.info(
-        "%d member(s) in %d preprocessing group(s) on %s (%s), tta=%s, blend=%s: %s",
+        "%d member(s) on %s (%s), tta=%s, blend=%s: %s",
         len(members),
-        len(groups),
-        device,
-        precision,
+        options.device,
+        options.precision,
         settings.tta,
         settings.blend,
         [m.name for m in members],
     )
     started = time.perf_counter()
     passes: dict = {}
-    member_preds = predict_ids(
-        members,
-        root,
-        "test",
-        ids,
-        batch_size=settings.batch_size,
-        num_workers=settings.num_workers,
-        device=device,
-        precision=precision,
-        tta=settings.tta,
-        channels_last=settings.channels_last,
-        transforms=settings.transforms,
-        stats=passes,
-    )
+    member_preds = predict_ids(members, root, "test", ids, options, stats=passes)
     seconds = time.perf_counter() - started
     names = [m.name for m in members]
     result = pd.DataFrame({"id": ids, "target": blend(member_preds[names].to_numpy(), settings.blend)})
@@ -121,9 +97,9 @@ def predict(cfg: DictConfig | dict) -> dict:
         "members_file": str(settings.members_path),
         "members": names,
         "num_ids": len(ids),
-        "groups": len(groups),
-        "device": str(device),
-        "precision": precision,
+        "groups": passes["groups"],
+        "device": str(options.device),
+        "precision": options.precision,
         "tta": settings.tta,
         "blend": settings.blend if len(members) > 1 else "single",
         "test_seconds": seconds,
@@ -134,19 +110,7 @@ def predict(cfg: DictConfig | dict) -> dict:
     }
     oof = None
     if settings.oof:
-        oof = out_of_fold(
-            members,
-            root,
-            labels,
-            tta=settings.tta,
-            blend_method=settings.blend,
-            batch_size=settings.batch_size,
-            num_workers=settings.num_workers,
-            device=device,
-            precision=precision,
-            channels_last=settings.channels_last,
-            transforms=settings.transforms,
-        )
+        oof = out_of_fold(members, root, labels, options, blend_method=settings.blend)
         n_cov, n_all = len(oof["frame"]), len(labels)
         message = f"OOF AUROC {oof['auroc']:.4f} over {n_cov} of {n_all} train id(s) from {len(members)} run(s)"
         if oof["uncovered"]:

@@ -1,5 +1,5 @@
-"""predict.py's settings: the command line checked before Hydra composes, the validated settings, and the
-``auto`` choices of device and workers.
+"""predict.py's settings: the command line checked before Hydra composes, the validated settings, the
+options of one scoring pass, and the ``auto`` choice of workers.
 
 Preprocessing keys are refused here, not silently ignored: they come from each checkpoint's own config,
 so the test set is preprocessed exactly as the model was trained.
@@ -10,20 +10,22 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from seti import runtime
+from seti.models.scoring import check_tta
 from seti.rundir import CHECKPOINT_NAMES
 
 #: data.* keys that define the preprocessing: they come from the checkpoint, never from the command line.
 PREPROCESSING_KEYS = ("panels", "layout", "background", "image_size", "clip")
-TTAS = ("none", "flip")
 BLENDS = ("mean", "rank")
-CHECKPOINT_FILES = CHECKPOINT_NAMES
+#: how much of every test file is read before inference: header (shape and dtype, fast) | full (every value)
+CHECKS = ("header", "full")
 
 
 class PredictError(ValueError):
@@ -68,7 +70,8 @@ def quote_path_overrides(argv: Sequence[str]) -> list[str]:
 
     Hydra would fail on such a value ("mismatched input '='"); quoting it is what a user would have to do
     by hand (and twice over in a shell). Values already quoted, or holding a quote or backslash, are left
-    as they are.
+    as they are, and so is a list (``ckpt=[a,b]``): Hydra reads it, and an item holding ``=`` or ``,``
+    must be quoted by hand (``ckpt=['x/aug=none,model=b0',y]``).
     """
     out = []
     for item in argv:
@@ -80,6 +83,7 @@ def quote_path_overrides(argv: Sequence[str]) -> list[str]:
             and value[0] not in "'\""
             and not (set(value) & set("'\\\\"))
             and set(value) & _HYDRA_SPECIAL
+            and not (value.startswith("[") and value.endswith("]"))
         ):
             item = f"{key}='{value}'"
         out.append(item)
@@ -87,76 +91,115 @@ def quote_path_overrides(argv: Sequence[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class PredictSettings:
-    """predict.py's validated settings (see conf/predict.yaml for each key)."""
+class ScoringOptions:
+    """How one pass over the files reads and scores cadences (:func:`~seti.inference.ensemble.predict_ids`,
+    :func:`~seti.inference.oof.out_of_fold`): device and precision already resolved."""
 
-    ckpt: Path
+    check: str
+    batch_size: int
+    num_workers: int | str
+    device: torch.device
+    precision: str
+    tta: str
+    channels_last: bool | str
+    transforms: str
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """predict.py's validated settings, one field per key of conf/predict.yaml (the only place their
+    defaults are written: :meth:`from_config` takes the composed config and refuses one that lacks a key)."""
+
+    ckpt: tuple[Path, ...]
     root: Path
     output: Path
-    checkpoint: str = "best"
-    overwrite: bool = False
-    tta: str = "none"
-    blend: str = "mean"
-    batch_size: int = 64
-    num_workers: int | str = "auto"
-    device: str = "auto"
-    precision: str = "auto"
-    oof: bool = False
-    channels_last: bool | str = "auto"
-    transforms: str = "auto"
+    checkpoint: str
+    allow_unfinished: bool
+    overwrite: bool
+    check: str
+    tta: str
+    blend: str
+    batch_size: int
+    num_workers: int | str
+    device: str
+    precision: str
+    channels_last: bool | str
+    transforms: str
+    oof: bool
 
     @classmethod
     def from_config(cls, cfg: DictConfig | dict) -> PredictSettings:
+        """The settings from predict.py's composed config (conf/predict.yaml plus the command line)."""
         cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
         for key in cfg.get("data") or {}:
             _check_data_key(f"data.{key}")
-        missing = [
-            k for k in ("ckpt", "data.root", "output") if OmegaConf.select(cfg, k, default=None) in (None, "", "???")
-        ]
+        keys = {f.name: f.name for f in fields(cls)} | {"root": "data.root"}
+        given = OmegaConf.to_container(cfg, resolve=False)
+        absent = [key for key in keys.values() if not _has_key(given, key)]
+        if absent:
+            raise PredictError(
+                f"predict's config lacks {absent}: pass conf/predict.yaml as composed (predict.py does; in Python, "
+                "hydra.compose('predict', overrides=[...]) under conf/), which holds every key's default"
+            )
+        missing = [k for k in REQUIRED_KEYS if OmegaConf.select(cfg, k, default=None) in (None, "")]
         if missing:
             examples = {
-                "ckpt": "ckpt=logs/multirun/<sweep>",
+                "ckpt": "ckpt=logs/multirun/<sweep> or ckpt=[<run a>,<run b>]",
                 "data.root": "data.root=/path/to/kaggle",
                 "output": "output=submission.csv",
             }
             raise PredictError("required key(s) not set: " + ", ".join(f"{k} (e.g. {examples[k]})" for k in missing))
-        get = lambda key, default: OmegaConf.select(cfg, key, default=default)  # noqa: E731
-        settings = cls(
-            ckpt=expand_path(get("ckpt", None)),
-            root=expand_path(get("data.root", None)),
-            output=expand_path(get("output", None)),
-            checkpoint=str(get("checkpoint", "best")),
-            overwrite=bool(get("overwrite", False)),
-            tta=str(get("tta", "none")),
-            blend=str(get("blend", "mean")),
-            batch_size=int(get("batch_size", 64)),
-            num_workers=get("num_workers", "auto"),
-            device=str(get("device", "auto")),
-            precision=str(get("precision", "auto")),
-            oof=bool(get("oof", False)),
-            channels_last=get("channels_last", "auto"),
-            transforms=str(get("transforms", "auto")),
+        values = {name: OmegaConf.select(cfg, key) for name, key in keys.items()}
+        values.update(
+            ckpt=_ckpt_paths(values["ckpt"]),
+            root=expand_path(values["root"]),
+            output=expand_path(values["output"]),
         )
-        settings.check()
+        settings = cls(**values)
+        settings.check_values()
         return settings
 
-    def check(self) -> None:
-        if self.tta not in TTAS:
-            raise PredictError(f"tta must be one of {list(TTAS)}, got {self.tta!r}")
-        if self.blend not in BLENDS:
-            raise PredictError(f"blend must be one of {list(BLENDS)}, got {self.blend!r}")
-        if self.checkpoint not in CHECKPOINT_FILES:
-            raise PredictError(f"checkpoint must be one of {list(CHECKPOINT_FILES)}, got {self.checkpoint!r}")
-        if self.batch_size < 1:
-            raise PredictError(f"batch_size must be >= 1, got {self.batch_size}")
+    def check_values(self) -> None:
+        """Every key's value, refused with a message naming the key and its choices."""
+        choices = {
+            "checkpoint": CHECKPOINT_NAMES,
+            "check": CHECKS,
+            "blend": BLENDS,
+            "precision": tuple(runtime.PRECISIONS),
+            "transforms": ("auto", "device", "workers"),
+        }
+        for key, allowed in choices.items():
+            if str(getattr(self, key)) not in allowed:
+                raise PredictError(f"{key} must be one of {list(allowed)}, got {getattr(self, key)!r}")
+        try:
+            check_tta(self.tta)
+            runtime.check_switch(self.channels_last, "channels_last")
+        except ValueError as err:
+            raise PredictError(str(err)) from err
+        for key in ("allow_unfinished", "overwrite", "oof"):
+            if not isinstance(getattr(self, key), bool):
+                raise PredictError(f"{key} must be true or false, got {getattr(self, key)!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise PredictError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
         if self.num_workers != "auto" and (not str(self.num_workers).isdigit()):
             raise PredictError(f"num_workers must be auto or an integer >= 0, got {self.num_workers!r}")
-        if str(self.precision) not in runtime.PRECISIONS:
-            raise PredictError(f"precision must be one of {list(runtime.PRECISIONS)}, got {self.precision!r}")
-        if self.channels_last not in ("auto", True, False):
-            raise PredictError(f"channels_last must be auto, true or false, got {self.channels_last!r}")
-        if self.transforms not in ("auto", "device", "workers"):
-            raise PredictError(f"transforms must be auto, device or workers, got {self.transforms!r}")
+
+    def scoring(self) -> ScoringOptions:
+        """The options of a scoring pass, with ``device`` and ``precision`` resolved (seti.runtime's rules)."""
+        try:
+            device = runtime.resolve_device(self.device)
+        except ValueError as err:
+            raise PredictError(str(err)) from err
+        return ScoringOptions(
+            check=self.check,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            device=device,
+            precision=runtime.resolve_precision(self.precision, cuda=device.type == "cuda"),
+            tta=self.tta,
+            channels_last=self.channels_last,
+            transforms=self.transforms,
+        )
 
     @property
     def members_path(self) -> Path:
@@ -167,17 +210,30 @@ class PredictSettings:
         return self.output.with_name(f"{self.output.stem}.oof.csv")
 
 
+#: keys conf/predict.yaml leaves ??? (there is no sensible default)
+REQUIRED_KEYS = ("ckpt", "data.root", "output")
+
+
+def _has_key(config: dict, dotted: str) -> bool:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _ckpt_paths(value: Any) -> tuple[Path, ...]:
+    """``ckpt=PATH`` or ``ckpt=[PATH,PATH,...]`` (each a checkpoint file, a run or a sweep directory)."""
+    items = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
+    if not items or any(item in (None, "") for item in items):
+        raise PredictError(f"ckpt={value} names no checkpoint: pass ckpt=<file|run|sweep> or ckpt=[<run a>,<run b>]")
+    return tuple(expand_path(item) for item in items)
+
+
 def expand_path(value: Any) -> Path:
     """A path from the command line, ``~`` expanded."""
     return Path(os.path.expanduser(str(value)))
-
-
-def resolve_device(device: str = "auto"):
-    """``auto``: the first GPU if one is visible, else the CPU (:func:`seti.runtime.resolve_device`)."""
-    try:
-        return runtime.resolve_device(device)
-    except ValueError as err:
-        raise PredictError(str(err)) from err
 
 
 def resolve_workers(num_workers: int | str, n_items: int, batch_size: int) -> int:

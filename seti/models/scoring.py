@@ -13,6 +13,16 @@ from torch.utils.data import DataLoader
 
 from seti.runtime import autocast_for
 
+#: test-time augmentation: none | flip (the image and its frequency flip, probabilities averaged)
+TTAS = ("none", "flip")
+
+
+def check_tta(tta: str, key: str = "tta") -> str:
+    """``tta`` if it is one of :data:`TTAS`, else a ValueError naming ``key``."""
+    if tta not in TTAS:
+        raise ValueError(f"{key} must be one of {list(TTAS)}, got {tta!r}")
+    return tta
+
 
 @torch.no_grad()
 def predict_probabilities(
@@ -26,8 +36,7 @@ def predict_probabilities(
 
     ``tta="flip"`` averages the probabilities of the image and its frequency flip (the last axis).
     """
-    if tta not in ("none", "flip"):
-        raise ValueError(f"tta must be 'none' or 'flip', got {tta!r}")
+    check_tta(tta)
     device = torch.device(device)
     was_training = model.training
     model.eval().to(device)

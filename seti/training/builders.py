@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from seti.checkpoints import AtomicCheckpointIO
-from seti.config import job_dirname
+from seti.config import job_dirname, model_arguments
 from seti.models.mixup import build_mixup
 from seti.rundir import RunMetrics
 from seti.runtime import on_cuda, resolve_benchmark, resolve_precision
@@ -32,7 +32,7 @@ def build_data_and_model(cfg: DictConfig) -> tuple[L.LightningDataModule, L.Ligh
     mixup itself (the data never sees it)."""
     datamodule = instantiate(cfg.data, aug=cfg.aug, _recursive_=False)
     mixup = build_mixup((cfg.get("aug") or {}).get("mixup"))
-    model = instantiate(cfg.model, in_chans=datamodule.in_chans, mixup=mixup, _convert_="partial")
+    model = instantiate(model_arguments(cfg.model), in_chans=datamodule.in_chans, mixup=mixup, _convert_="partial")
     return datamodule, model
 
 

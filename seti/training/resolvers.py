@@ -1,4 +1,4 @@
-"""The ``${seti.*}`` resolvers the configs use, registered before Hydra composes (train.py, predict.py, tests).
+"""The ``${seti.*}`` resolvers conf/train.yaml uses, registered before Hydra composes (train.py, tests).
 
 They live above ``seti.config`` because one of them asks the GPU pool how many sweep jobs run at once.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 from omegaconf import OmegaConf
 
 from seti.config import job_dirname
-from seti.runtime import gpu_count
 from seti.training.devices import sweep_n_jobs
 
 
@@ -22,7 +21,5 @@ def register_resolvers() -> None:
                 OmegaConf.to_container(exclude) if OmegaConf.is_config(exclude) else exclude,
             ),
         )
-    if not OmegaConf.has_resolver("seti.gpu_count"):
-        OmegaConf.register_new_resolver("seti.gpu_count", lambda: max(1, gpu_count()))
     if not OmegaConf.has_resolver("seti.sweep_n_jobs"):  # cached: decided once at launch, read by every job
         OmegaConf.register_new_resolver("seti.sweep_n_jobs", sweep_n_jobs, use_cache=True)
