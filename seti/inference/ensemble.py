@@ -83,15 +83,15 @@ def predict_ids(
         CollatePreprocessed,
         RawCadenceDataset,
         collate_raw,
-        resolve_transforms,
         score_cadences,
     )
+    from seti.runtime import resolve_transforms
 
     device = torch.device(device or "cpu")
     frame = pd.DataFrame({"id": list(ids)})
     workers = resolve_workers(num_workers, len(ids), batch_size)
     groups = group_by_preprocessing(members)
-    where = resolve_transforms(transforms, device, workers)
+    where = resolve_transforms(transforms, device)
     loader = DataLoader(
         RawCadenceDataset([cadence_path(root, split, cadence_id) for cadence_id in ids]),
         batch_size=batch_size,

@@ -1,11 +1,10 @@
-"""Augmentation: cadence-aware transforms on the raw six panels, then albumentations on the image.
+"""Cadence-aware transforms on the raw six panels, with a per-sample and a batched entry point on one code.
 
-Two stages because they act on different things. Cadence transforms know which panels are ON target and
-change the label when the physics says so (a signal moved to the OFF positions is no longer ET). Image
-transforms (flips, shifts, masking) act on the preprocessed (H, W, C) float32 image and keep the label.
-Mixup acts on whole batches, so it is a callable the pipeline builds from ``aug.mixup`` and hands to the
-model (:mod:`seti.models.mixup`). With ``data.transforms=device`` the same config runs batched on the
-training device instead (:mod:`seti.data.device_transforms`).
+They know which panels are ON target and change the label when the physics says so: a signal moved to the
+OFF positions is no longer ET. :meth:`CadenceAugment.__call__` serves the DataLoader workers (one numpy
+cadence, draws from the worker's numpy generator); :meth:`CadenceAugment.batch` serves the device path
+(a torch batch, draws per sample with torch). Both only draw; :meth:`CadenceAugment.apply` does the work
+for both, in torch, as :class:`~seti.data.preprocess.Preprocessor` serves both paths.
 """
 
 from __future__ import annotations
@@ -13,24 +12,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import albumentations as A
 import numpy as np
-from hydra.utils import instantiate
+import torch
 from omegaconf import DictConfig, OmegaConf
 
+from seti.data.augment.draws import chosen
+from seti.data.augment.needles import NeedleBank, draw_needle, inject_needles
 from seti.data.layout import OFF_PANELS, ON_PANELS
-from seti.models.mixup import Mixup, build_mixup
+
+#: the keys of an ``aug`` config
+AUG_KEYS = ("name", "cadence", "image", "mixup")
 
 
 @dataclass
 class CadenceAugment:
-    """Label-aware transforms on a (6, 273, 256) cadence; each has its own probability.
+    """Label-aware transforms on a (6, 273, 256) cadence; each has its own probability, drawn per sample.
 
+    In this order:
+
+    - ``inject_needle_p``: on a negative, add a setigen-style needle to the ON panels (label -> 1):
+      multiplies positives, the scarce class (:mod:`seti.data.augment.needles`).
     - ``shuffle_off_p``: permute the OFF panels among themselves (label kept: they hold no ET signal).
     - ``swap_on_off_p``: exchange the ON and OFF panels; whatever signal the ON panels held is now in
       OFF positions, so the label becomes 0.
-    - ``inject_needle_p``: on a negative, draw a setigen-style needle into the ON panels (label -> 1):
-      multiplies positives, the scarce class.
     """
 
     shuffle_off_p: float = 0.0
@@ -62,65 +66,92 @@ class CadenceAugment:
         return max(self.shuffle_off_p, self.swap_on_off_p, self.inject_needle_p) > 0
 
     def __call__(self, cadence: np.ndarray, target: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-        """Return a transformed float32 copy and its (possibly new) label."""
-        cadence = cadence.astype(np.float32, copy=True)
-        if self.inject_needle_p and target == 0 and rng.random() < self.inject_needle_p:
-            from seti.data.synthetic import inject_needle
+        """One cadence (workers path): a transformed float32 copy and its (possibly new) label.
 
-            cadence = inject_needle(cadence, rng, self._needle_params, panels=ON_PANELS)
-            target = 1
+        Draws from ``rng`` in the transforms' order (a fresh needle for an injection), then :meth:`apply`.
+        """
+        inject = bool(self.inject_needle_p and target == 0 and rng.random() < self.inject_needle_p)
+        needles = torch.from_numpy(draw_needle(rng, self._needle_params)[None]) if inject else None
+        off_order = None
         if self.shuffle_off_p and rng.random() < self.shuffle_off_p:
-            cadence[list(OFF_PANELS)] = cadence[list(rng.permutation(OFF_PANELS))]
-        if self.swap_on_off_p and rng.random() < self.swap_on_off_p:
-            on, off = list(ON_PANELS), list(OFF_PANELS)
-            cadence[on + off] = cadence[off + on]
-            target = 0
-        return cadence, target
+            off_order = torch.as_tensor(rng.permutation(OFF_PANELS))[None]
+        swap = bool(self.swap_on_off_p and rng.random() < self.swap_on_off_p)
+        out, targets = self.apply(
+            torch.from_numpy(np.asarray(cadence))[None],
+            torch.tensor([float(target)]),
+            inject=torch.tensor([inject]),
+            needles=needles,
+            off_order=off_order,
+            swap=torch.tensor([swap]),
+        )
+        return out[0].numpy(), int(targets[0])
 
+    def batch(
+        self, cadences: torch.Tensor, targets: torch.Tensor, needles: NeedleBank | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A (B, 6, 273, 256) batch (device path): per-sample torch draws, needles picked from the bank."""
+        device, size = cadences.device, len(cadences)
+        inject = swap = off_order = picked = None
+        if self.inject_needle_p > 0:
+            if needles is None:
+                raise ValueError("aug.cadence.inject_needle_p > 0 needs a needle bank on the device path")
+            inject = (targets == 0) & chosen(self.inject_needle_p, size, device)
+            picked = needles.pick(int(inject.sum()), device)
+        if self.shuffle_off_p > 0:
+            shuffle = chosen(self.shuffle_off_p, size, device)
+            off = torch.tensor(OFF_PANELS, device=device)
+            permuted = off[torch.rand(size, len(off), device=device).argsort(dim=1)]
+            off_order = torch.where(shuffle[:, None], permuted, off.expand(size, -1))
+        if self.swap_on_off_p > 0:
+            swap = chosen(self.swap_on_off_p, size, device)
+        return self.apply(cadences, targets, inject=inject, needles=picked, off_order=off_order, swap=swap)
 
-def build_image_augment(transforms: list | None) -> A.Compose | None:
-    """Instantiate the ``aug.image`` list of albumentations ``_target_`` configs into a strict Compose.
-
-    ``strict=True`` turns a misspelt argument (albumentations 2.x renamed many) into an error instead of
-    a warning that silently disables the transform.
-    """
-    if not transforms:
-        return None
-    built = []
-    for index, spec in enumerate(transforms):
-        try:
-            transform = instantiate(spec)
-            A.Compose([transform], strict=True)  # rejects arguments the transform silently ignores
-            built.append(transform)
-        except Exception as err:  # noqa: BLE001 - re-raised with the config position
-            raise ValueError(f"aug.image[{index}] ({_target_of(spec)}) could not be built: {err}") from err
-    return A.Compose(built, strict=True)
-
-
-def build_augment(aug_cfg: DictConfig | dict | None) -> tuple[CadenceAugment | None, A.Compose | None, Mixup]:
-    """The three parts of an ``aug`` config: cadence transforms, image transforms, the mixup callable."""
-    if aug_cfg is None:
-        return None, None, Mixup()
-    cfg = check_aug_keys(aug_cfg)
-    cadence = build_cadence_augment(cfg)
-    image = build_image_augment(cfg.get("image"))
-    return cadence, image, build_mixup(cfg.get("mixup"))
+    @staticmethod
+    def apply(
+        cadences: torch.Tensor,
+        targets: torch.Tensor,
+        *,
+        inject: torch.Tensor | None = None,
+        needles: torch.Tensor | None = None,
+        off_order: torch.Tensor | None = None,
+        swap: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The drawn transforms on a float32 copy: injection into ``inject`` (-> 1, one of ``needles`` each),
+        then the OFF panels reordered to ``off_order`` (B, 3) (label kept), then ON/OFF swapped where ``swap``
+        (-> 0). Both panel moves are one gather."""
+        x = cadences.float()
+        targets = targets.clone()
+        if inject is not None and bool(inject.any()):
+            x = inject_needles(x, inject, needles)
+            targets[inject] = 1
+        order = torch.arange(6, device=x.device).repeat(len(x), 1)
+        off = torch.tensor(OFF_PANELS, device=x.device)
+        if off_order is not None:
+            order[:, off] = off_order.to(x.device)
+        if swap is not None and bool(swap.any()):
+            on_off = torch.tensor(ON_PANELS + OFF_PANELS, device=x.device)
+            off_on = torch.tensor(OFF_PANELS + ON_PANELS, device=x.device)
+            order[:, on_off] = torch.where(swap[:, None], order[:, off_on], order[:, on_off])
+            targets[swap] = 0
+        if off_order is not None or (swap is not None and bool(swap.any())):
+            x = x.gather(1, order[:, :, None, None].expand_as(x))
+        elif x.data_ptr() == cadences.data_ptr():
+            x = x.clone()  # a copy, never the caller's array
+        return x, targets
 
 
 def check_aug_keys(aug_cfg: DictConfig | dict) -> DictConfig:
+    """The ``aug`` config as a DictConfig, refused when it has a key this project does not read."""
     cfg = OmegaConf.create(aug_cfg) if isinstance(aug_cfg, dict) else aug_cfg
-    known = {"name", "cadence", "image", "mixup"}
-    unknown = set(cfg.keys()) - known
+    unknown = set(cfg.keys()) - set(AUG_KEYS)
     if unknown:
-        raise ValueError(f"aug config has unknown key(s) {sorted(unknown)}; expected {sorted(known)}")
+        raise ValueError(f"aug config has unknown key(s) {sorted(unknown)}; expected {sorted(AUG_KEYS)}")
     return cfg
 
 
-def build_cadence_augment(aug_cfg: DictConfig | dict | None) -> CadenceAugment | None:
-    """``aug.cadence`` -> :class:`CadenceAugment`, or None when every probability is 0."""
-    if aug_cfg is None:
-        return None
-    cfg = check_aug_keys(aug_cfg)
+def build_cadence_augment(cfg: DictConfig) -> CadenceAugment | None:
+    """``aug.cadence`` (of a checked ``aug`` config) -> :class:`CadenceAugment`, or None when every
+    probability is 0."""
     try:
         cadence = CadenceAugment(**_plain(cfg.get("cadence")))
     except TypeError as err:
@@ -134,10 +165,3 @@ def _plain(node: Any) -> dict:
     if isinstance(node, DictConfig):
         return OmegaConf.to_container(node, resolve=True)
     return dict(node)
-
-
-def _target_of(spec: Any) -> str:
-    try:
-        return str(spec.get("_target_", "?"))
-    except AttributeError:
-        return "?"
