@@ -148,7 +148,8 @@ def render_numpy(spec: NeedleSpec, panel: int, level: float | np.ndarray, out: n
     pixel = level * f_profile(fs[col] - path(ts[row])). It evaluates only a window of columns around the
     path in each row (setigen evaluates the full 273 x 256 grid plus builds a Frame with a sigma-clip
     noise estimate, ~10 ms), which is what makes needle injection
-    (:func:`seti.data.augment.needles.draw_needle`) fast enough for on-the-fly augmentation. ``tests/test_synthetic.py`` checks it matches setigen's output pixel for pixel.
+    (:func:`seti.data.augment.needles.draw_needle`) fast enough for on-the-fly augmentation.
+    ``tests/test_synthetic.py`` checks it matches setigen's output pixel for pixel.
     """
     centers = spec.centers_hz(panel)
     half = int(math.ceil(spec.support_hz() / DF_HZ)) + 1
@@ -238,7 +239,7 @@ def sigma_clipped_std(panel: np.ndarray, sigma: float = 3.0, maxiters: int = 5, 
     engine scales SNR as setigen would, without building a Frame. ``stride`` > 1 estimates from every
     stride-th pixel (3 -> ~3x faster, within ~0.2%). The generator's own, in float64: its rounding is part
     of "same seed, same bytes". Augmentation estimates batches in torch
-    (:func:`seti.data.augment.needles.sigma_clipped_std`, held to this one by tests/test_augment.py).
+    (:func:`seti.data.augment.needles.sigma_clipped_std`, held to this one by tests/test_device_transforms.py).
     """
     keep = np.asarray(panel, dtype=np.float32).ravel()[::stride]
     for _ in range(maxiters):
