@@ -77,7 +77,7 @@ class CadenceAugment:
             off_order = torch.as_tensor(rng.permutation(OFF_PANELS))[None]
         swap = bool(self.swap_on_off_p and rng.random() < self.swap_on_off_p)
         out, targets = self.apply(
-            torch.from_numpy(np.asarray(cadence))[None],
+            torch.from_numpy(np.asarray(cadence, dtype=np.float32))[None],
             torch.tensor([float(target)]),
             inject=torch.tensor([inject]),
             needles=needles,
