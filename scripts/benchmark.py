@@ -106,7 +106,7 @@ def bench_data(root: Path, n: int) -> dict:
     bare(len(paths))  # warm the page cache so every variant reads from memory
     results["np_load_per_s"] = rate(bare, len(paths))
     for name in ("none", "light", "strong"):
-        cadence_aug, image_aug, _ = build_augment(aug_cfg(name))
+        cadence_aug, image_aug = build_augment(aug_cfg(name))
         for size in ((96, 128), (512, 512)):
             ds = CadenceDataset(
                 root,

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             print(f"error: no aug config {path}", file=sys.stderr)
             return 2
-        cadence_aug, image_aug, _ = build_augment(OmegaConf.load(path))
+        cadence_aug, image_aug = build_augment(OmegaConf.load(path))
         pre = Preprocessor(panels="all", layout="stack", image_size=tuple(args.image_size))
         rng = np.random.default_rng(args.seed)
         if image_aug is not None:

@@ -52,6 +52,23 @@ def resolve_switch(value: bool | str | None, cuda: bool) -> bool:
     return bool(value)
 
 
+#: where cadences become model inputs: the ``data.transforms`` / predict ``transforms`` vocabulary
+TRANSFORMS = ("auto", "workers", "device")
+
+
+def resolve_transforms(choice: str, device: torch.device | str, key: str = "transforms") -> str:
+    """``workers`` or ``device``: where cadences become model inputs, for training, validation predictions
+    and predict.py alike. ``auto`` = batched on the device on a CUDA GPU (workers would starve it), in
+    the DataLoader workers elsewhere (on a CPU they run in parallel while the main process is one core;
+    with 0 workers both paths run the same preprocessing code in the main process).
+    """
+    if choice not in TRANSFORMS:
+        raise ValueError(f"{key} must be one of {list(TRANSFORMS)}, got {choice!r}")
+    if choice == "auto":
+        return "device" if torch.device(device).type == "cuda" else "workers"
+    return choice
+
+
 def resolve_benchmark(benchmark: Any, accelerator: str) -> bool | None:
     """``trainer.benchmark``: ``auto`` turns cudnn's autotuner on on CUDA (every batch has the same size)."""
     if benchmark == "auto":

@@ -184,3 +184,21 @@ def train_in_process(overrides: Sequence[str], run_dir: Path, *, home: Path | No
 def read_metrics_json(run_dir: Path) -> dict:
     """A run directory's metrics.json as a plain dict."""
     return json.loads((Path(run_dir) / "metrics.json").read_text())
+
+
+def sample_cadences(root: Path) -> list:
+    """Every labelled cadence of a Kaggle-layout folder (the sample's 6), as float16 numpy arrays."""
+    from seti.data.layout import cadence_path, load_cadence, read_id_table
+
+    ids = read_id_table(Path(root) / "train_labels.csv", require_binary_target=True)["id"]
+    return [load_cadence(cadence_path(root, "train", i)) for i in ids]
+
+
+def random_cadences(n: int, seed: int = 0):
+    """(n, 6, 273, 256) float16 Kaggle-like cadences: noise, per-channel stripes, a bright line in ON panels."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6, 273, 256)) + rng.normal(scale=3, size=(n, 6, 1, 256))
+    x[:, ::2, :, 100:103] += 4.0
+    return x.astype(np.float16)

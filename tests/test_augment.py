@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from helpers import CONF
 from omegaconf import OmegaConf
 
 from seti.data.augment import CadenceAugment, build_augment
 from seti.data.layout import CADENCE_SHAPE, OFF_PANELS, ON_PANELS
 from seti.data.preprocess import Preprocessor
 from seti.data.synthetic import SyntheticParams, generate_cadence
-from seti.models.mixup import Mixup
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
+from seti.models.mixup import Mixup, build_mixup
 
 AUGS = ["none", "light", "strong"]
 
@@ -27,7 +24,9 @@ def marked_cadence() -> np.ndarray:
 @pytest.mark.parametrize("name", AUGS)
 @pytest.mark.parametrize("layout, panels", [("channels", "all"), ("stack", "on")])
 def test_pipelines_keep_shape_and_dtype(name, layout, panels):
-    cadence_aug, image_aug, mixup = build_augment(OmegaConf.load(CONF / "aug" / f"{name}.yaml"))
+    cfg = OmegaConf.load(CONF / "aug" / f"{name}.yaml")
+    cadence_aug, image_aug = build_augment(cfg)
+    mixup = build_mixup(cfg.get("mixup"))
     pre = Preprocessor(panels=panels, layout=layout, image_size=(64, 96))
     cadence = generate_cadence(np.random.default_rng(3), True, SyntheticParams(engine="numpy")).astype(np.float16)
     rng = np.random.default_rng(0)
@@ -72,6 +71,9 @@ def test_inject_needle_makes_positive_with_signal_only_on():
     changed = np.abs(out - noise).reshape(6, -1).max(axis=1)
     assert all(changed[p] > 0.5 for p in ON_PANELS)
     assert all(changed[p] == 0 for p in OFF_PANELS)
+    assert out.dtype == np.float32 and out.shape == CADENCE_SHAPE
+    for p in ON_PANELS:  # re-z-scored, as the generator leaves every panel
+        assert out[p].mean() == pytest.approx(0.0, abs=1e-4) and out[p].std() == pytest.approx(1.0, abs=1e-4)
     # positives are never injected into (they already hold a needle)
     again, target = CadenceAugment(inject_needle_p=1.0)(noise, 1, rng)
     assert target == 1 and np.array_equal(again, noise)
@@ -82,7 +84,7 @@ def test_strong_injects_needles_from_its_own_distribution():
     its needle block sets another distribution, and the injected needles follow it."""
     from seti.data.synthetic import sample_needle
 
-    cadence_aug, _, _ = build_augment(OmegaConf.load(CONF / "aug" / "strong.yaml"))
+    cadence_aug, _ = build_augment(OmegaConf.load(CONF / "aug" / "strong.yaml"))
     params, evaluation = cadence_aug._needle_params, SyntheticParams()
     differ = [
         k
@@ -106,9 +108,9 @@ def test_bad_aug_configs_are_rejected():
     with pytest.raises(ValueError, match="aug.cadence.swap_on_off_p"):
         CadenceAugment(swap_on_off_p=1.5)
     with pytest.raises(ValueError, match="aug.mixup.label"):
-        build_augment(
-            {"name": "x", "mixup": {"_target_": "seti.models.mixup.Mixup", "alpha": 1, "p": 1, "label": "or"}}
-        )
+        build_mixup({"_target_": "seti.models.mixup.Mixup", "alpha": 1, "p": 1, "label": "or"})
+    with pytest.raises(ValueError, match="unknown key"):
+        build_augment({"name": "x", "mixer": {}})
     with pytest.raises(ValueError, match="unknown key"):
         build_augment({"name": "x", "cadence": {"shuffle_of_p": 0.2}})
     with pytest.raises(ValueError, match=r"aug.image\[0\]"):

@@ -550,7 +550,7 @@ def test_batched_path_equals_per_sample_path_on_the_real_sample(sweep, tta):
     options = _options(batch_size=4, tta=tta)
     frame = predict_ids(members, SAMPLE, "train", ids, options, stats=stats)
     assert frame["id"].tolist() == ids and stats["cadences_read"] == len(ids) and stats["batches"] == 2
-    assert stats["transforms"] == "device"  # auto without workers: batched in this process
+    assert stats["transforms"] == "workers"  # auto on a CPU (seti.runtime.resolve_transforms), collated in this process
     for member in members:
         np.testing.assert_allclose(
             frame[member.name], _per_sample_reference(member, SAMPLE, "train", ids, tta), atol=1e-5

@@ -14,18 +14,19 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, DistributedSampler
 
-from seti.data.augment import build_cadence_augment, build_image_augment, check_aug_keys
+from seti.data.augment import build_augment
+from seti.data.augment.image import translate_image_augment
 from seti.data.dataset import CadenceDataset, find_bad_files
 from seti.data.folds import split_fold
 from seti.data.layout import LABELS_CSV, TEST_LABELS_CSV, CadenceDataError, cadence_path, read_id_table
 from seti.data.preprocess import Preprocessor
+from seti.runtime import resolve_transforms
 
 log = logging.getLogger(__name__)
 
 ON_ERROR = ("raise", "skip")
 CHECKS = ("header", "full", "none")
 SOURCES = ("kaggle", "synthetic")
-TRANSFORMS = ("auto", "workers", "device")
 #: eval batches on a GPU hold no gradients or activations to keep: this many training batches' worth
 GPU_EVAL_BATCH_FACTOR = 4
 CACHE_AUTO_MB = 1024
@@ -59,7 +60,9 @@ class CadenceDataModule(L.LightningDataModule):
     ``transforms``: where cadences become model inputs. ``workers``: preprocessing and albumentations in
     the DataLoader workers. ``device``: workers only read raw float16 cadences, and
     :class:`~seti.data.device_transforms.DeviceTransforms` does the rest batched on the training device in
-    :meth:`on_after_batch_transfer`. ``auto``: device when the trainer runs on CUDA, else workers.
+    :meth:`on_after_batch_transfer`. ``auto``: device when the trainer runs on CUDA, else workers
+    (:func:`seti.runtime.resolve_transforms`). The ``aug`` config is checked and built here, once per run;
+    the device path's needle bank is drawn or loaded in :meth:`setup`, once the trainer's device is known.
     """
 
     def __init__(
@@ -101,8 +104,6 @@ class CadenceDataModule(L.LightningDataModule):
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         if int(num_workers) < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
-        if transforms not in TRANSFORMS:
-            raise ValueError(f"data.transforms must be one of {list(TRANSFORMS)}, got {transforms!r}")
         if eval_batch_size is not None and int(eval_batch_size) < 1:
             raise ValueError(f"data.eval_batch_size must be >= 1 or null, got {eval_batch_size}")
         if int(needle_bank_size) < 1:
@@ -137,15 +138,14 @@ class CadenceDataModule(L.LightningDataModule):
         if cache not in ("auto", True, False):
             raise ValueError(f"data.cache must be auto, true or false, got {cache!r}")
         self.cache = cache
-        self.aug = check_aug_keys(aug) if aug is not None else None
-        self.cadence_augment = build_cadence_augment(self.aug)
-        self.image_augment = build_image_augment(self.aug.get("image")) if self.aug is not None else None
+        self.cadence_augment, self.image_augment = build_augment(aug)
         self.transforms_setting = transforms
         self.needle_bank_dir, self.needle_bank_size = needle_bank_dir, int(needle_bank_size)
         self.on_gpu = torch.cuda.is_available()  # until a trainer says where it runs (setup)
+        self.device_image_ops = None
         self.device_transforms = None
-        if transforms == "device" or (transforms == "auto" and self.on_gpu):
-            self._build_device_transforms()  # early: an unsupported aug.image entry fails before any work
+        if self.transforms == "device":
+            self.device_image_ops = translate_image_augment(self.image_augment)  # an unsupported entry fails now
         self.skipped: list[dict[str, str]] = []
         self.train_set: CadenceDataset | None = None
         self.val_set: CadenceDataset | None = None
@@ -157,10 +157,8 @@ class CadenceDataModule(L.LightningDataModule):
 
     @property
     def transforms(self) -> str:
-        """``workers`` or ``device``: ``auto`` resolved for where the run trains."""
-        if self.transforms_setting != "auto":
-            return self.transforms_setting
-        return "device" if self.on_gpu else "workers"
+        """``workers`` or ``device``: ``data.transforms`` resolved for where the run trains."""
+        return resolve_transforms(self.transforms_setting, "cuda" if self.on_gpu else "cpu", "data.transforms")
 
     @property
     def eval_batch_size(self) -> int:
@@ -175,12 +173,16 @@ class CadenceDataModule(L.LightningDataModule):
         return None if self.transforms == "device" else self.preprocess
 
     def _build_device_transforms(self):
+        """The device path's transforms, built once (the needle bank is drawn or loaded here)."""
         if self.device_transforms is None:
             from seti.data.device_transforms import build_device_transforms
 
+            if self.device_image_ops is None:
+                self.device_image_ops = translate_image_augment(self.image_augment)
             self.device_transforms = build_device_transforms(
-                self.aug,
                 self.preprocess,
+                self.cadence_augment,
+                self.device_image_ops,
                 self.needle_bank_dir,
                 self.needle_bank_size,
                 bank_seed=self.seed,

@@ -75,16 +75,6 @@ class CollatePreprocessed:
             return [p.batch(raw) for p in self.preprocessors], index
 
 
-def resolve_transforms(choice: str, device: torch.device, num_workers: int) -> str:
-    """Where predict.py preprocesses: ``auto`` = on the device with a GPU (or with no workers), in the
-    DataLoader workers on a CPU (they run in parallel; the main process is one core)."""
-    if choice not in ("auto", "device", "workers"):
-        raise ValueError(f"transforms must be auto, device or workers, got {choice!r}")
-    if choice == "auto":
-        return "device" if device.type == "cuda" or num_workers == 0 else "workers"
-    return choice
-
-
 @torch.no_grad()
 def score_cadences(
     groups: Sequence[tuple[object, torch.nn.Module]],

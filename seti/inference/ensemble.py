@@ -78,15 +78,15 @@ def predict_ids(
         CollatePreprocessed,
         RawCadenceDataset,
         collate_raw,
-        resolve_transforms,
         score_cadences,
     )
+    from seti.runtime import resolve_transforms
 
     device = options.device
     frame = pd.DataFrame({"id": list(ids)})
     workers = resolve_workers(options.num_workers, len(ids), options.batch_size)
     groups = group_by_preprocessing(members)
-    where = resolve_transforms(options.transforms, device, workers)
+    where = resolve_transforms(options.transforms, device)
     loader = DataLoader(
         RawCadenceDataset([cadence_path(root, split, cadence_id) for cadence_id in ids], options.check),
         batch_size=options.batch_size,

@@ -16,15 +16,15 @@ Conventions (the same as the Kaggle files):
 
 Layout: :mod:`.params` (:class:`SyntheticParams`, validated), :mod:`.needles` (:class:`NeedleSpec`, its sampling,
 the setigen and numpy renderers), :mod:`.backgrounds` (noise, bandpass, gain, RFI, z-scoring,
-:func:`generate_cadence`, :func:`inject_needle`), :mod:`.writer` (ids, labels, manifest, the parallel and
+:func:`generate_cadence`), :mod:`.writer` (ids, labels, manifest, the parallel and
 locked :func:`write_dataset` / :func:`ensure_dataset`).
 
-Public API: :class:`SyntheticParams`, :func:`generate_cadence`, :func:`inject_needle`,
+Public API: :class:`SyntheticParams`, :func:`generate_cadence`,
 :func:`sample_on_panels`, :func:`synthetic_id`, :func:`write_dataset`, :func:`ensure_dataset`.
 """
 
 from seti.data.layout import TEST_LABELS_CSV
-from seti.data.synthetic.backgrounds import generate_cadence, inject_needle
+from seti.data.synthetic.backgrounds import generate_cadence
 from seti.data.synthetic.needles import (
     DF_HZ,
     DT_S,
@@ -70,7 +70,6 @@ __all__ = [
     "TEST_LABELS_CSV",
     "ensure_dataset",
     "generate_cadence",
-    "inject_needle",
     "make_frame",
     "render_numpy",
     "render_setigen",

@@ -2,17 +2,17 @@
 
 Chi-square radiometer noise shaped by a bandpass (smooth shape, stripes, a bright channel) and per-row gain
 drift, terrestrial interference in all six panels, label-independent look-alike signals, then the positive's
-needle; every panel z-scored last. :func:`inject_needle` adds a needle to an existing cadence instead.
+needle; every panel z-scored last. Augmentation adds a needle to an existing cadence with
+:func:`seti.data.augment.needles.inject_needles` instead.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
-from seti.data.layout import CADENCE_SHAPE, OFF_PANELS, ON_PANELS
+from seti.data.layout import CADENCE_SHAPE, OFF_PANELS
 from seti.data.synthetic.needles import (
     _FS,
     DF_HZ,
@@ -148,7 +148,9 @@ def _add_rfi(raw: np.ndarray, rng: np.random.Generator, params: SyntheticParams,
 def _zscore(panels: np.ndarray) -> np.ndarray:
     """Per-panel (mean 0, std 1), float32; a constant panel becomes zeros instead of NaN.
 
-    Per-panel float64 mean and a BLAS dot product for the variance: ~10x faster than ndarray.std.
+    Per-panel float64 mean and a BLAS dot product for the variance: ~10x faster than ndarray.std. The
+    generator's own: its rounding is part of "same seed, same bytes". Augmentation re-z-scores batches in
+    torch (:func:`seti.data.augment.needles.zscore_panels`).
     """
     x = np.asarray(panels, dtype=np.float32)
     flat = x.reshape(x.shape[0], -1)
@@ -191,31 +193,3 @@ def generate_cadence(rng: np.random.Generator, positive: bool, params: Synthetic
         spec = sample_needle(rng, params, panels)
         _draw_needle(raw, spec, panels, params.engine)
     return _zscore(raw).astype(np.float16)
-
-
-def inject_needle(
-    cadence: np.ndarray,
-    rng: np.random.Generator,
-    params: SyntheticParams | None = None,
-    panels: Sequence[int] = ON_PANELS,
-) -> np.ndarray:
-    """Add a needle to an existing z-scored cadence in ``panels``; re-z-score those panels; float32 out.
-
-    For on-the-fly augmentation (a negative becomes a positive). It uses :func:`render_numpy`, the
-    vectorised mirror of setigen's path/profile functions (pixel-identical, tested) because building
-    setigen Frames costs ~10 ms per panel; this costs ~5-10 ms per call (2-core VM). The needle's SNR is scaled, as
-    setigen's ``get_intensity`` does, by the sigma-clipped noise std of the first listed panel, and its path
-    is placed so it is in band in every listed panel. Use :func:`sample_on_panels` to pick a realistic
-    subset of ON panels.
-    """
-    params = params or SyntheticParams()
-    out = np.array(cadence, dtype=np.float32, copy=True)
-    if out.shape != CADENCE_SHAPE:
-        raise ValueError(f"inject_needle: cadence shape {out.shape}, expected {CADENCE_SHAPE}")
-    panels = sorted(set(int(p) for p in panels))
-    if not panels or not all(0 <= p < N_PANELS for p in panels):
-        raise ValueError(f"inject_needle: panels must be a non-empty subset of 0..5, got {panels}")
-    spec = sample_needle(rng, params, panels)
-    _draw_needle(out, spec, panels, "numpy", stride=3)
-    out[panels] = _zscore(out[panels])
-    return out

@@ -147,8 +147,9 @@ def render_numpy(spec: NeedleSpec, panel: int, level: float | np.ndarray, out: n
     level array), the same f_profile and ``constant_bp_profile(1)``, no integration or Doppler smearing:
     pixel = level * f_profile(fs[col] - path(ts[row])). It evaluates only a window of columns around the
     path in each row (setigen evaluates the full 273 x 256 grid plus builds a Frame with a sigma-clip
-    noise estimate, ~10 ms), which is what makes :func:`inject_needle` fast enough for on-the-fly
-    augmentation. ``tests/test_synthetic.py`` checks it matches setigen's output pixel for pixel.
+    noise estimate, ~10 ms), which is what makes needle injection
+    (:func:`seti.data.augment.needles.draw_needle`) fast enough for on-the-fly augmentation.
+    ``tests/test_synthetic.py`` checks it matches setigen's output pixel for pixel.
     """
     centers = spec.centers_hz(panel)
     half = int(math.ceil(spec.support_hz() / DF_HZ)) + 1
@@ -235,8 +236,10 @@ def sigma_clipped_std(panel: np.ndarray, sigma: float = 3.0, maxiters: int = 5, 
     """std of ``panel`` after iterative median-centred 3-sigma clipping: setigen's frame noise estimate.
 
     The same algorithm as astropy ``sigma_clip(sigma=3, maxiters=5)`` used by ``Frame``; here so the numpy
-    engine and :func:`inject_needle` scale SNR as setigen would, without building a Frame. ``stride`` > 1
-    estimates from every stride-th pixel (3 -> ~3x faster, within ~0.2%), used by inject_needle for speed.
+    engine scales SNR as setigen would, without building a Frame. ``stride`` > 1 estimates from every
+    stride-th pixel (3 -> ~3x faster, within ~0.2%). The generator's own, in float64: its rounding is part
+    of "same seed, same bytes". Augmentation estimates batches in torch
+    (:func:`seti.data.augment.needles.sigma_clipped_std`, held to this one by tests/test_device_transforms.py).
     """
     keep = np.asarray(panel, dtype=np.float32).ravel()[::stride]
     for _ in range(maxiters):
@@ -264,14 +267,14 @@ def _shared_frame():
     return _FRAME
 
 
-def _draw_needle(raw: np.ndarray, spec: NeedleSpec, panels: Sequence[int], engine: str, stride: int = 1) -> None:
+def _draw_needle(raw: np.ndarray, spec: NeedleSpec, panels: Sequence[int], engine: str) -> None:
     """Add ``spec`` to ``raw`` (6, 273, 256) float32 in ``panels``.
 
     The intensity is setigen's ``get_intensity(snr)`` = snr * noise std / sqrt(273), with the noise std
     estimated (sigma-clipped, like a setigen Frame) on the first listed panel's background.
     """
     panels = list(panels)
-    noise_std = sigma_clipped_std(raw[panels[0]], stride=stride)
+    noise_std = sigma_clipped_std(raw[panels[0]])
     if engine == "setigen":
         frame = _shared_frame()
         frame.noise_mean, frame.noise_std = 0.0, noise_std

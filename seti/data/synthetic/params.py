@@ -66,7 +66,7 @@ class SyntheticParams:
     #: fraction of cadences (either label) with a needle in OFF panels only: a hard negative pattern
     off_only_signal_fraction: float = 0.05
     #: who draws needles in generate_cadence: "setigen" (Frame.add_signal) or "numpy" (the vectorised
-    #: mirror of the same functions used by inject_needle; identical pixels, ~3x faster)
+    #: mirror of the same functions, used by augmentation too; identical pixels, ~3x faster)
     engine: str = "setigen"
 
     def __post_init__(self) -> None:
