@@ -24,8 +24,12 @@ def main() -> None:
     parser.add_argument("--n-on", type=int, default=d.n_on, help="ON-only (ET-like) signals")
     parser.add_argument("--n-rfi", type=int, default=d.n_rfi, help="signals in all six panels (RFI)")
     parser.add_argument("--n-off", type=int, default=d.n_off, help="OFF-only signals")
-    parser.add_argument("--snr", type=float, nargs=2, default=d.snr_range, metavar=("LOW", "HIGH"), help="setigen S/N range")
-    parser.add_argument("--drift", type=float, nargs=2, default=d.drift_range_hz_s, metavar=("LOW", "HIGH"), help="|drift| range, Hz/s")
+    parser.add_argument(
+        "--snr", type=float, nargs=2, default=d.snr_range, metavar=("LOW", "HIGH"), help="setigen S/N range"
+    )
+    parser.add_argument(
+        "--drift", type=float, nargs=2, default=d.drift_range_hz_s, metavar=("LOW", "HIGH"), help="|drift| range, Hz/s"
+    )
     parser.add_argument("--seed", type=int, default=d.seed)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

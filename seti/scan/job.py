@@ -31,7 +31,7 @@ from seti import runtime
 from seti.atomic import atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text
 from seti.scan.drift import best_lines
 from seti.scan.hits import HIT_COLUMNS, merge_events, select, window_frequencies
-from seti.scan.observation import ScanError, check_cadence, channel_range, read_block
+from seti.scan.observation import ScanError, channel_range, check_cadence, read_block
 from seti.scan.settings import ScanSettings
 from seti.scan.windows import Geometry, cut_windows, map_geometry, window_starts
 
@@ -72,7 +72,10 @@ def check_output(output: Path, overwrite: bool) -> None:
 def fingerprint(settings: ScanSettings, headers, model, geometry: Geometry, start: int, stop: int) -> dict:
     """What the saved blocks depend on: a resumed scan must have the same files, models and windows."""
     return {
-        "files": [{"path": str(h.path.resolve()), "size": h.path.stat().st_size, "mtime": h.path.stat().st_mtime} for h in headers],
+        "files": [
+            {"path": str(h.path.resolve()), "size": h.path.stat().st_size, "mtime": h.path.stat().st_mtime}
+            for h in headers
+        ],
         "members": [
             {"name": m.name, "ckpt": str(m.spec.ckpt_path.resolve()), "mtime": m.spec.ckpt_path.stat().st_mtime}
             for m in model.members
@@ -238,7 +241,9 @@ def _read_window(headers, start: int, width: int) -> list[np.ndarray]:
     return [read_block(h, start, start + width) for h in headers]
 
 
-def _hits_table(chosen, window_start, blocks, blended, member_scores, names, geometry: Geometry, headers) -> pd.DataFrame:
+def _hits_table(
+    chosen, window_start, blocks, blended, member_scores, names, geometry: Geometry, headers
+) -> pd.DataFrame:
     """One row per hit window, best first, with the dedoppler's drift and S/N of its strongest ON line."""
     first = headers[0]
     freqs = window_frequencies(window_start[chosen], geometry.width, first.fch1, first.foff)
@@ -269,7 +274,9 @@ def _hits_table(chosen, window_start, blocks, blended, member_scores, names, geo
     return hits
 
 
-def _plot_events(events: pd.DataFrame, hits: pd.DataFrame, headers, geometry: Geometry, output: Path, top: int) -> list[str]:
+def _plot_events(
+    events: pd.DataFrame, hits: pd.DataFrame, headers, geometry: Geometry, output: Path, top: int
+) -> list[str]:
     """The best window of each of the ``top`` best events (adjacent windows of one signal would repeat it)."""
     from seti.scan.plots import plot_hit
 
@@ -283,7 +290,9 @@ def _plot_events(events: pd.DataFrame, hits: pd.DataFrame, headers, geometry: Ge
             f"event {event.event} (hit {event.best_hit}): score {row.score:.3f}, {row.f_centre_mhz:.6f} MHz, "
             f"drift {row.drift_hz_s:+.3f} Hz/s, S/N {row.snr:.1f}"
         )
-        plot_hit(panels, row.f_start_mhz, row.f_stop_mhz, headers[0].foff < 0, title, [h.source_name for h in headers], path)
+        plot_hit(
+            panels, row.f_start_mhz, row.f_stop_mhz, headers[0].foff < 0, title, [h.source_name for h in headers], path
+        )
         paths.append(str(path.relative_to(output)))
     return paths
 

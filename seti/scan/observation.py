@@ -103,7 +103,9 @@ def read_header(path: str | Path) -> Header:
             nifs=int(h.get("nifs", 1)),
         )
     except (KeyError, TypeError, ValueError) as err:
-        raise ScanError(f"{path}: its header lacks or garbles {err}; it is not a Breakthrough Listen filterbank file") from err
+        raise ScanError(
+            f"{path}: its header lacks or garbles {err}; it is not a Breakthrough Listen filterbank file"
+        ) from err
     finally:
         _close(reader)
     if header.nchans < 1 or header.n_ints < 1 or header.foff == 0 or header.tsamp <= 0:

@@ -70,7 +70,9 @@ class ScanSettings:
         checks = get("checks") or {}
         unknown = set(checks) - set(CadenceChecks.__dataclass_fields__)
         if unknown:
-            raise ScanError(f"checks.{sorted(unknown)[0]} is not a check; the checks are {list(CadenceChecks.__dataclass_fields__)}")
+            raise ScanError(
+                f"checks.{sorted(unknown)[0]} is not a check; the checks are {list(CadenceChecks.__dataclass_fields__)}"
+            )
         try:
             settings = cls(
                 ckpt=_path(get("ckpt")),

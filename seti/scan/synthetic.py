@@ -104,8 +104,11 @@ def panel_start_s(spec: ObservationSpec, panel: int) -> float:
     return panel * (spec.panel_s + spec.slew_s)
 
 
-def write_observation(out: str | Path, spec: ObservationSpec = ObservationSpec(), formats=("h5",)) -> dict[str, list[Path]]:
+def write_observation(
+    out: str | Path, spec: ObservationSpec | None = None, formats: tuple[str, ...] = ("h5",)
+) -> dict[str, list[Path]]:
     """Write the cadence's six files per format and truth.csv into ``out``; returns {format: six paths}."""
+    spec = spec or ObservationSpec()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import setigen as stg
@@ -154,5 +157,7 @@ def write_observation(out: str | Path, spec: ObservationSpec = ObservationSpec()
             tmp.replace(path)
             written[fmt].append(path)
     atomic_write_csv(out / TRUTH_CSV, truth)
-    atomic_write_json(out / "observation.json", {**asdict(spec), "files": {k: [str(p) for p in v] for k, v in written.items()}})
+    atomic_write_json(
+        out / "observation.json", {**asdict(spec), "files": {k: [str(p) for p in v] for k, v in written.items()}}
+    )
     return written
