@@ -306,3 +306,16 @@ def test_ensemble_of_a_cnn_and_the_dedoppler(observation, dedoppler_run, tmp_pat
     hits = pd.read_csv(tmp_path / "out" / "hits.csv")
     assert {"score_cnn", "score_dedoppler"} <= set(hits.columns) and summary["model"]["blend"] == "rank"
     assert len(hits) == 3  # one block: its three best windows
+
+
+# ================================================================================= speed
+def test_benchmark_measures_and_projects_a_full_cadence(dedoppler_run):
+    from seti.scan.benchmark import benchmark_scan, format_report
+
+    result = benchmark_scan(dedoppler_run, fchans=4096, device="cpu")
+    assert result["windows"] == 31 and result["windows_per_s"] > 0 and result["peak_rss_mb"] > 0
+    assert result["bottleneck"] in ("reading", "preprocessing", "the model")
+    assert abs(sum(result["share"].values()) - 1) < 1e-9
+    full = result["full_cadence"]
+    assert full["windows"] == 300 * 2**20 / 128 and full["hours"] == full["windows"] / result["windows_per_s"] / 3600
+    assert "full GBT high-resolution cadence" in format_report(result)

@@ -116,6 +116,7 @@ def write_observation(
     import logging
 
     logging.getLogger("blimpy").setLevel(logging.WARNING)
+    logging.getLogger("hdf5plugin").setLevel(logging.ERROR)  # blimpy's writer uses a deprecated Bitshuffle argument
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     truth = draw_signals(spec)
