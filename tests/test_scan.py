@@ -254,7 +254,7 @@ def test_kill_and_resume(observation, dedoppler_run, scanned, tmp_path):
         f"ckpt={dedoppler_run}",
         f"cadence=[{','.join(map(str, observation['h5']))}]",
         f"output={output}",
-        "block_channels=512",
+        "block_channels=1024",
         "plot_top=0",
     ]
     proc = subprocess.Popen(
@@ -266,7 +266,7 @@ def test_kill_and_resume(observation, dedoppler_run, scanned, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (output / "summary.json").exists(), "finished before it could be killed"
-    run_script("scan.py", args, tmp_path)
+    run_script("scan.py", args, tmp_path, timeout=1200)
     summary = json.loads((output / "summary.json").read_text())
     assert summary["windows_resumed"] > 0
     _same_hits(output, scanned)

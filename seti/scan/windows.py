@@ -134,12 +134,17 @@ def window_starts(start: int, stop: int, width: int, stride: int) -> np.ndarray:
 def cut_windows(panels: Sequence[np.ndarray], offsets: np.ndarray, width: int = WIDTH) -> torch.Tensor:
     """Six panel blocks (n_ints_p, channels) and window offsets into them -> (N, 6, 273, width) float32
     cadences: each panel resampled to 273 rows and z-scored."""
-    offsets = torch.as_tensor(np.asarray(offsets, dtype=np.int64))
+    offsets = np.asarray(offsets, dtype=np.int64)
     out = torch.empty((len(offsets), len(panels), ROWS, width), dtype=torch.float32)
     for p, block in enumerate(panels):
-        x = torch.from_numpy(np.ascontiguousarray(block)).unfold(1, width, 1)  # (T, positions, width), a view
-        w = x.index_select(1, offsets).transpose(0, 1).double()  # (N, T, width)
-        w = ((w - w.mean(dim=(1, 2), keepdim=True)) / (w.std(dim=(1, 2), keepdim=True) + 1e-12)).float()
+        # fancy indexing of the sliding view copies only the chosen windows (torch's index_select on an
+        # unfolded view would first copy every position: ~1 GB for a 65,536-channel block)
+        chosen = np.lib.stride_tricks.sliding_window_view(block, width, axis=1)[:, offsets]  # (T, N, width)
+        w = torch.from_numpy(np.ascontiguousarray(chosen.transpose(1, 0, 2)))  # (N, T, width) float32
+        w = (w - w.mean(dim=(1, 2), keepdim=True)) / (w.std(dim=(1, 2), keepdim=True) + 1e-30)
         w = resize(w, ROWS, width) if w.shape[1] != ROWS else w
-        out[:, p] = (w - w.mean(dim=(1, 2), keepdim=True)) / (w.std(dim=(1, 2), keepdim=True) + 1e-6)
+        # interpolation lowers the spread (~0.8 at 16 -> 273 rows): z-score again, with statistics from every
+        # third row and channel (9x cheaper; what the resampled panel's mean and std are to well under 1%)
+        sample = w[:, ::3, ::3]
+        out[:, p] = (w - sample.mean(dim=(1, 2), keepdim=True)) / (sample.std(dim=(1, 2), keepdim=True) + 1e-6)
     return out
