@@ -180,7 +180,7 @@ def plot(per: pd.DataFrame, out: Path) -> None:
     fig = new_figure(figsize=(5.5, 4.0))
     ax = fig.subplots()
     for tool, part in per.groupby("tool"):
-        part = part.sort_values("false_per_mhz")
+        part = part.sort_values(["false_per_mhz", "recall"])
         ax.plot(part["false_per_mhz"], part["recall"], marker="o", label=tool)
         for row in part.itertuples():
             ax.annotate(
