@@ -170,6 +170,9 @@ def test_bad_cadences_are_refused_naming_the_file(observation, dedoppler_run, tm
     truncated = tmp_path / "truncated.fil"
     truncated.write_bytes(observation["fil"][5].read_bytes()[:200_000])
     _refused(_cfg(dedoppler_run, [*observation["fil"][:5], truncated], out), str(truncated), "truncated")
+    half_h5 = tmp_path / "half.h5"
+    half_h5.write_bytes(files[5].read_bytes()[: files[5].stat().st_size // 2])
+    _refused(_cfg(dedoppler_run, [*files[:5], half_h5], out), str(half_h5), "truncated")
     text = tmp_path / "notes.txt"
     text.write_text("not a filterbank")
     _refused(_cfg(dedoppler_run, [*files[:5], text], out), str(text), "not a filterbank")

@@ -114,9 +114,12 @@ def read_header(path: str | Path) -> Header:
             f"foff={header.foff}, tsamp={header.tsamp}); the file is truncated or its header is wrong"
         )
     if path.suffix.lower() == ".fil":  # a truncated .fil still opens: blimpy counts integrations from its size
-        expected = header.n_ints * header.nchans * header.nifs
-        if expected * int(h.get("nbits", 32)) // 8 > path.stat().st_size:
-            raise ScanError(f"{path}: truncated (header promises more data than the file holds); re-download it")
+        spectrum = header.nchans * header.nifs * int(h.get("nbits", 32)) // 8
+        if (path.stat().st_size - int(reader.idx_data)) % spectrum:
+            raise ScanError(
+                f"{path}: truncated (it ends inside an integration: {path.stat().st_size} bytes is not a header plus "
+                f"whole spectra of {spectrum} bytes); re-download or regenerate it"
+            )
     return header
 
 

@@ -103,7 +103,8 @@ def map_geometry(
             raise ScanError(
                 f"{h.path}: a panel of {h.panel_s:.1f} s ({h.n_ints} x {h.tsamp:.3f} s) cannot be mapped to the "
                 f"models' {PANEL_S:.0f} s panels (geometry.time_tolerance={time_tolerance}): drift per row would "
-                "change by that factor. Scan ~5-minute cadence files, or raise geometry.time_tolerance"
+                "change by that factor. Scan ~5-minute cadence files (a short file may be truncated), or raise "
+                "geometry.time_tolerance"
             )
     stride = WIDTH // 2 if stride is None else int(stride)
     if not 1 <= stride <= WIDTH:
