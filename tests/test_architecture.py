@@ -25,6 +25,7 @@ LAYERS = {
     "seti.figures": ["seti.training", "seti.inference", "seti.report"],
     "seti.training": ["seti.inference", "seti.report"],
     "seti.inference": ["seti.training", "seti.report"],
+    "seti.scan": ["seti.training", "seti.report"],
 }
 
 
