@@ -76,6 +76,13 @@ class RunMetrics:
     max_epochs: int | None = None
     run_dir: str | None = None
     overrides: list[str] = field(default_factory=list)
+    config_hash: str | None = None  # of run_config.yaml: what a re-run's config must match to resume or skip
+    config_changes: list[str] = field(default_factory=list)  # "key: old -> new" accepted by on_config_change=force
+    # which code, libraries and machine (seti.training.provenance)
+    git_commit: str | None = None  # HEAD of the checkout seti ran from; None outside a git checkout
+    git_dirty: bool | None = None  # tracked files differed from git_commit; None outside a git checkout
+    versions: dict[str, str | None] | None = None  # torch, lightning, timm, albumentations, numpy
+    machine: str | None = None  # CPU model, and "; <GPU name>" when one is visible
     # where it ran (launcher=gpus)
     gpu: int | None = None
     jobs_per_gpu: int | None = None
@@ -109,8 +116,9 @@ class RunMetrics:
         extra = {k: v for k, v in data.items() if k not in names}
         if known.get("warnings") is None:
             known.pop("warnings", None)
-        if known.get("overrides") is None:
-            known.pop("overrides", None)
+        for name in ("overrides", "config_changes"):
+            if known.get(name) is None:
+                known.pop(name, None)
         return cls(**known, extra=extra)
 
     def to_dict(self) -> dict:

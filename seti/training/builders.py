@@ -23,6 +23,7 @@ from seti.rundir import RunMetrics
 from seti.runtime import on_cuda, resolve_benchmark, resolve_precision
 from seti.training import ddp
 from seti.training.devices import GpuSlot, acquire_gpu, job_share
+from seti.training.provenance import provenance
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def build_loggers(cfg: DictConfig) -> list:
         kwargs = OmegaConf.to_container(spec, resolve=True)
         factory = get_method(kwargs.pop("_target_"))
         tags = [f"model={cfg.model.name}", f"aug={cfg.aug.name}", f"data={cfg.data.source}", f"fold={cfg.data.fold}"]
-        run_config = OmegaConf.to_container(cfg, resolve=True)
+        run_config = {**OmegaConf.to_container(cfg, resolve=True), **provenance()}
         loggers.append(factory(**kwargs, name=name, group=group, tags=tags, run_config=run_config))
     return loggers
 

@@ -32,6 +32,7 @@ from seti.training.evaluation import (
 )
 from seti.training.history import merge_csv_logs, set_aside_csv_log
 from seti.training.loggers import log_report_media
+from seti.training.provenance import provenance
 from seti.training.record import RunRecord, recorded_run
 
 __all__ = ["train", "describe", "resolve_ckpt_path"]
@@ -154,6 +155,7 @@ def describe(cfg: DictConfig, output_dir: Path) -> RunMetrics:
         max_epochs=OmegaConf.select(cfg, "trainer.max_epochs", default=None),
         run_dir=str(output_dir),
         overrides=list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+        **provenance(),
     )
 
 
