@@ -13,6 +13,9 @@ Training writes it, ``predict.py`` and the report read it; all three take the fi
       checkpoints/last.ckpt    the resume point, rewritten every epoch
       csv/metrics.csv          per-epoch log (every attempt merged); csv/attempts/ holds earlier attempts
       .hydra/config.yaml       the composed config; overrides.yaml, hydra.yaml beside it
+      .hydra-run/              the .hydra/ files as the run started (restored when a re-run is skipped or refused)
+      run_config.yaml          the resolved config that makes the result, and its hash (metrics.json config_hash)
+      .run.lock                flock held by the one process training the run (PID and host inside)
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ HYDRA_DIR = ".hydra"
 CONFIG_YAML = Path(HYDRA_DIR) / "config.yaml"
 OVERRIDES_YAML = Path(HYDRA_DIR) / "overrides.yaml"
 HYDRA_YAML = Path(HYDRA_DIR) / "hydra.yaml"
+#: the config that makes the run's result, and its hash (seti.training.identity); never rewritten by Hydra
+RUN_CONFIG_YAML = "run_config.yaml"
+#: the .hydra/ files of the command that started the run, put back when a later command does not train it
+HYDRA_KEPT = ".hydra-run"
 STATUSES = ("running", "finished", "failed", "interrupted")
 
 
