@@ -87,7 +87,7 @@ def place_job(cfg: DictConfig, metrics: RunMetrics) -> tuple[dict[str, Any], Gpu
     share = job_share(cfg)
     if share is None:
         return {}, None
-    slot = acquire_gpu(share.jobs_per_gpu)
+    slot = acquire_gpu(share.jobs_per_gpu, OmegaConf.select(cfg, "launcher.lock_dir", default=None))
     if slot is None:
         placement: dict[str, Any] = {"accelerator": "cpu", "devices": 1}
     else:
