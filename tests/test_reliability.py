@@ -21,9 +21,9 @@ import pandas as pd
 import psutil
 import pytest
 import torch
+from helpers import REPO, TINY, offline_env, real, run_train, start_train
 
 from seti.checkpoints import AtomicCheckpointIO, CheckpointLoadError
-from seti.config import job_dirname
 from seti.data.dataset import check_header, find_bad_files
 from seti.data.folds import split_fold
 from seti.data.layout import cadence_path
@@ -31,64 +31,18 @@ from seti.inference import PredictError, check_outputs, quote_path_overrides
 from seti.training.history import merge_csv_logs, set_aside_csv_log
 from seti.training.pipeline import resolve_ckpt_path
 
-REPO = Path(__file__).resolve().parents[1]
 OFFLINE_SITE = REPO / "tests" / "offline"
 
 
 # ---- helpers --------------------------------------------------------------------------------------
-def _pythonpath(*first: Path) -> str:
-    """This checkout first: scripts/ run as files would otherwise import whatever `seti` is installed."""
-    return os.pathsep.join([*map(str, first), str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+def overrides(root: Path, run: Path, *extra: str) -> list[str]:
+    """The harness's tiny run on ``root`` (Kaggle layout), batch 8, CSV log, in ``run``."""
+    return [*real(root), *TINY, "data.batch_size=8", "logger=csv", f"hydra.run.dir={run}", *extra]
 
 
-def _env(home: Path, **extra: str) -> dict:
-    env = {
-        **os.environ,
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-        "SETI_HOME": str(home),
-        "PYTHONPATH": _pythonpath(),
-    }
-    env.update(extra)
-    return env
-
-
-def tiny(root: Path, run: Path, *extra: str) -> list[str]:
-    return [
-        "data=kaggle",
-        f"data.root={root}",
-        "data.num_folds=3",
-        "model=tiny",
-        "data.batch_size=8",
-        "data.num_workers=0",
-        "data.image_size=[32,64]",
-        "logger=csv",
-        f"hydra.run.dir={run}",
-        *extra,
-    ]
-
-
-def train(args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *args],
-        cwd=cwd,
-        env=kwargs.pop("env", None) or _env(cwd),
-        capture_output=True,
-        text=True,
-        timeout=kwargs.pop("timeout", 600),
-        **kwargs,
-    )
-
-
-def start_train(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(REPO / "train.py"), *args],
-        cwd=cwd,
-        env=_env(cwd),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def train(args: list[str], home: Path, **kwargs) -> subprocess.CompletedProcess:
+    """``train.py ARGS`` whose failure a test inspects (the harness's run_train, not failing the test)."""
+    return run_train(args, home, check=False, **kwargs)
 
 
 def metrics(run: Path) -> dict:
@@ -150,7 +104,7 @@ def synth(tmp_path_factory) -> Path:
         capture_output=True,
         text=True,
         timeout=300,
-        env=_env(root.parent),
+        env=offline_env(root.parent),
     )
     assert proc.returncode == 0, proc.stderr
     return root
@@ -181,7 +135,7 @@ def test_last_ckpt_is_the_last_epoch_even_when_best_does_not_improve(synth, tmp_
     """Monitoring `epoch` in min mode: the best never improves after epoch 0, last.ckpt must still move."""
     run = tmp_path / "run"
     proc = train(
-        tiny(
+        overrides(
             synth,
             run,
             "trainer.max_epochs=3",
@@ -244,7 +198,7 @@ def test_resume_from_corrupt_last_ckpt_refused_before_training(synth, tmp_path):
     last = run / "checkpoints" / "last.ckpt"
     last.parent.mkdir(parents=True)
     last.write_bytes(b"PK\x03\x04 not really a checkpoint")
-    proc = train(tiny(synth, run, "trainer.max_epochs=1"), tmp_path)
+    proc = train(overrides(synth, run, "trainer.max_epochs=1"), tmp_path)
     assert proc.returncode != 0
     assert f"cannot resume from {last}" in proc.stderr and "ckpt_path=null" in proc.stderr
     assert not (run / "csv").exists() and metrics(run)["status"] == "failed"
@@ -253,7 +207,7 @@ def test_resume_from_corrupt_last_ckpt_refused_before_training(synth, tmp_path):
 # ---- signals and kills ---------------------------------------------------------------------------------
 def test_sigterm_mid_epoch_exits_nonzero_and_resumes(synth, tmp_path):
     run = tmp_path / "run"
-    args = tiny(synth, run, "trainer.max_epochs=6", "data.image_size=[64,128]")
+    args = overrides(synth, run, "trainer.max_epochs=6", "data.image_size=[64,128]")
     proc = start_train(args, tmp_path)
     wait_for_epoch(proc, run / "checkpoints" / "last.ckpt", 0)
     proc.send_signal(signal.SIGTERM)
@@ -273,7 +227,7 @@ def test_sigterm_mid_epoch_exits_nonzero_and_resumes(synth, tmp_path):
 
 def test_kill9_twice_keeps_history_wall_time_and_best_auroc(synth, tmp_path):
     run = tmp_path / "run"
-    args = tiny(synth, run, "trainer.max_epochs=4", "data.image_size=[64,128]")
+    args = overrides(synth, run, "trainer.max_epochs=4", "data.image_size=[64,128]")
     last = run / "checkpoints" / "last.ckpt"
     for epoch in (0, 1):  # kill -9 after epoch 0, re-run, kill -9 after epoch 1, re-run to the end
         proc = start_train(args, tmp_path)
@@ -296,7 +250,7 @@ def test_kill9_twice_keeps_history_wall_time_and_best_auroc(synth, tmp_path):
 @pytest.mark.slow
 def test_sigint_mid_epoch_exits_nonzero_and_is_resumable(synth, tmp_path):
     run = tmp_path / "run"
-    args = tiny(synth, run, "trainer.max_epochs=4", "data.image_size=[64,128]")
+    args = overrides(synth, run, "trainer.max_epochs=4", "data.image_size=[64,128]")
     proc = start_train(args, tmp_path)
     wait_for_epoch(proc, run / "checkpoints" / "last.ckpt", 0)
     proc.send_signal(signal.SIGINT)
@@ -340,7 +294,7 @@ def test_make_synthetic_workers_die_with_parent(tmp_path, sig):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(tmp_path),
+        env=offline_env(tmp_path),
     )
     parent = psutil.Process(proc.pid)
     deadline = time.time() + 120
@@ -369,7 +323,7 @@ def test_make_synthetic_workers_die_with_parent(tmp_path, sig):
 def test_empty_test_split_is_not_scored(synth_copy, tmp_path):
     (synth_copy / "test_labels.csv").write_text("id,target\n")  # what make_synthetic.py --test-n 0 writes
     run = tmp_path / "run"
-    proc = train(tiny(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
+    proc = train(overrides(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
     assert proc.returncode == 0, fail_output(proc)
     m = metrics(run)
     assert m["status"] == "finished" and m.get("test_auroc") is None and m["warnings"] == []
@@ -380,7 +334,7 @@ def test_corrupt_test_file_refused_before_training(synth_copy, tmp_path):
     bad = cadence_path(synth_copy, "test", test_id)
     bad.write_bytes(bad.read_bytes()[:1000])
     run = tmp_path / "run"
-    proc = train(tiny(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
+    proc = train(overrides(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
     assert proc.returncode != 0 and str(bad) in proc.stderr and "truncated" in proc.stderr
     assert not (run / "checkpoints").exists()  # nothing was trained
 
@@ -389,7 +343,7 @@ def test_failing_test_stage_leaves_the_run_finished_with_a_warning(synth_copy, t
     test_id = pd.read_csv(synth_copy / "test_labels.csv", dtype={"id": str})["id"].iloc[0]
     put_nan(cadence_path(synth_copy, "test", test_id))  # passes the header check, fails in the test stage
     run = tmp_path / "run"
-    proc = train(tiny(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
+    proc = train(overrides(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
     assert proc.returncode == 0, fail_output(proc)
     m = metrics(run)
     assert m["status"] == "finished" and m["best_val_auroc"] is not None and m.get("test_auroc") is None
@@ -426,7 +380,7 @@ def test_bad_config_values_name_the_key(synth, tmp_path, override, message):
 
 def test_bad_config_refused_by_train_py_before_any_work(synth, tmp_path):
     run = tmp_path / "run"
-    proc = train(tiny(synth, run, "data.batch_size=abc"), tmp_path)
+    proc = train(overrides(synth, run, "data.batch_size=abc"), tmp_path)
     assert proc.returncode != 0 and "data.batch_size must be an integer, got 'abc'" in proc.stderr
     assert not (run / "checkpoints").exists() and not (run / "csv").exists()
 
@@ -435,47 +389,12 @@ def test_bad_config_refused_by_train_py_before_any_work(synth, tmp_path):
 PLAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
 
 
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        ["aug=none", "model=b1"],
-        ["data.image_size=[64,64]", "aug=light"],
-        ["model.backbone.pretrained_path=/w/x=1,2.pth"],
-        ["data.synthetic.params.snr_range=[8, 40]"],
-        ["x=" + "a" * 300],
-        ["a=b_c-d"],
-        ["a=b", "c=d"],
-    ],
-)
-def test_job_dirname_is_plain_readable_and_stable(overrides):
-    name = job_dirname(overrides)
-    assert set(name) <= PLAIN and len(name) <= 160
-    assert name == job_dirname(list(reversed(overrides)))  # order of the command line does not matter
-    assert overrides[0].split("=")[0][:20] in name
-
-
-def test_job_dirname_never_collides():
-    cases = [
-        ["a=b_c-d"],
-        ["a=b", "c=d"],
-        ["data.image_size=[64,64]"],
-        ["data.image_size=64x64"],
-        ["p=/a/b"],
-        ["p=a.a.b"],
-        ["aug=none", "model=b1"],
-        ["aug=none", "model=b1", "data.root=/x"],
-    ]
-    names = [job_dirname(c, exclude=["data.root"]) for c in cases]
-    assert len(set(names)) == len(names) - 1  # only the excluded data.root maps two jobs to one directory
-    assert names[-1] == names[-2] == "aug-none_model-b1"
-
-
 def test_sweep_job_dir_pastes_into_predict(synth, tmp_path):
     """A sweep job's directory, pasted as is (through a shell), works as predict.py's ckpt=; so does an
     old-style directory (aug=none,data.image_size=[32,64]) and compare.py's collector reads both."""
     sweep = tmp_path / "sweep"
     proc = train(
-        ["-m", *tiny(synth, tmp_path / "unused", "trainer.max_epochs=1"), "aug=light", f"hydra.sweep.dir={sweep}"],
+        ["-m", *overrides(synth, tmp_path / "unused", "trainer.max_epochs=1"), "aug=light", f"hydra.sweep.dir={sweep}"],
         tmp_path,
     )
     assert proc.returncode == 0, fail_output(proc)
@@ -488,7 +407,7 @@ def test_sweep_job_dir_pastes_into_predict(synth, tmp_path):
     )
     old = sweep / "aug=light,data.image_size=[32,64]"
     shutil.copytree(jobs[0], old)  # a job of a sweep made before the names became plain
-    env = _env(tmp_path)
+    env = offline_env(tmp_path)
     for ckpt in (jobs[0], old):
         out = tmp_path / f"sub-{len(list(tmp_path.glob('sub-*')))}.csv"
         command = f"{sys.executable} {REPO / 'predict.py'} ckpt={ckpt} data.root={synth} output={out} num_workers=0 hydra.run.dir={tmp_path / 'p'}"
@@ -556,7 +475,7 @@ def test_bad_files_found_at_load_time_are_skipped_and_listed(synth_copy, tmp_pat
     folder.mkdir()
     run = tmp_path / "run"
     proc = train(
-        tiny(
+        overrides(
             synth_copy,
             run,
             "trainer.max_epochs=1",
@@ -580,7 +499,7 @@ def test_nan_found_at_load_time_with_on_error_raise_names_file_and_fix(synth_cop
     bad = cadence_path(synth_copy, "train", train_ids[0])
     put_nan(bad)
     run = tmp_path / "run"
-    proc = train(tiny(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
+    proc = train(overrides(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
     assert proc.returncode != 0
     error = metrics(run)["error"]
     assert str(bad) in error and "data.check=full" in error and "data.on_error=skip" in error
@@ -597,18 +516,25 @@ def _connects(strace_log: Path) -> list[str]:
     ]
 
 
+def _guarded_pythonpath(home: Path) -> str:
+    """The offline guard's sitecustomize first, then the harness's path."""
+    return os.pathsep.join([str(OFFLINE_SITE), offline_env(home)["PYTHONPATH"]])
+
+
 def test_training_and_predict_open_no_network_connection(synth, tmp_path):
     """Every Python process (workers, W&B's) refuses and records any host lookup or connection; W&B runs in
     its default mode (auto: offline without a key). With strace present, non-Python processes (wandb-core)
     are watched too."""
     attempts = tmp_path / "attempts"
     attempts.mkdir()
-    env = _env(tmp_path, PYTHONPATH=_pythonpath(OFFLINE_SITE), SETI_OFFLINE_LOG=str(attempts), HOME=str(tmp_path))
+    env = offline_env(
+        tmp_path, PYTHONPATH=_guarded_pythonpath(tmp_path), SETI_OFFLINE_LOG=str(attempts), HOME=str(tmp_path)
+    )
     for key in ("WANDB_MODE", "WANDB_API_KEY", "NO_ALBUMENTATIONS_UPDATE", "HF_HUB_OFFLINE"):
         env.pop(key, None)
     strace = shutil.which("strace")
     run = tmp_path / "run"
-    args = [*tiny(synth, run, "trainer.max_epochs=1", "data.num_workers=1", "aug=light"), "logger=wandb"]
+    args = [*overrides(synth, run, "trainer.max_epochs=1", "data.num_workers=1", "aug=light"), "logger=wandb"]
     prefix = [strace, "-f", "-qq", "-e", "trace=connect", "-o", str(tmp_path / "strace.log")] if strace else []
     proc = subprocess.run(
         [*prefix, sys.executable, str(REPO / "train.py"), *args],
@@ -647,7 +573,7 @@ def test_training_and_predict_open_no_network_connection(synth, tmp_path):
 
 def test_offline_guard_catches_a_lookup(tmp_path):
     """The guard itself works: a plain lookup in a guarded process is refused and recorded."""
-    env = _env(tmp_path, PYTHONPATH=_pythonpath(OFFLINE_SITE), SETI_OFFLINE_LOG=str(tmp_path))
+    env = offline_env(tmp_path, PYTHONPATH=_guarded_pythonpath(tmp_path), SETI_OFFLINE_LOG=str(tmp_path))
     proc = subprocess.run(
         [sys.executable, "-c", "import socket; socket.getaddrinfo('pypi.org', 443)"],
         env=env,
