@@ -27,8 +27,17 @@ from seti.rundir import HYDRA_DIR, HYDRA_KEPT, RUN_CONFIG_YAML
 log = logging.getLogger(__name__)
 
 #: never part of a run's identity, besides the job-name exclude list (conf/hydra/default.yaml) less data.root:
-#: where files go, how a re-run treats the old run, how DataLoader workers are started
-ALWAYS_IGNORED = ("paths", "on_config_change", "skip_finished", "ckpt_path", "data.multiprocessing_context")
+#: where files go, how a re-run treats the old run, how DataLoader workers run
+ALWAYS_IGNORED = (
+    "paths",
+    "on_config_change",
+    "skip_finished",
+    "ckpt_path",
+    "data.multiprocessing_context",
+    "data.persistent_workers",
+    "data.pin_memory",
+    "data.needle_bank_dir",  # a cache's location; the bank's content follows from its settings
+)
 #: in the job-name exclude list, but they change the result: hashed (data.root as the resolved absolute path)
 NOT_IGNORED = ("data.root",)
 ON_CONFIG_CHANGE = ("refuse", "force")
