@@ -114,7 +114,8 @@ def refusal(run_dir: Path, changes: list[str], what: str) -> ConfigChanged:
     return ConfigChanged(
         f"{run_dir} holds a {what} run made with another config ({shown}). Not reusing it: train into a new "
         "directory (hydra.run.dir=<new dir>, or another hydra.sweep.dir for a sweep), or pass "
-        "on_config_change=force to continue it with the new config (recorded in metrics.json config_changes)"
+        f"on_config_change=force{' skip_finished=false' if what == 'finished' else ''} to continue it with the new "
+        "config (recorded in metrics.json config_changes)"
     )
 
 
