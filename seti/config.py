@@ -1,4 +1,4 @@
-"""OmegaConf resolvers used by conf/, and the early checks that turn a broken config into a clear message."""
+"""Early config checks that turn a broken config into a clear message naming the key, and sweep job directory names."""
 
 from __future__ import annotations
 

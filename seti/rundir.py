@@ -13,6 +13,9 @@ Training writes it, ``predict.py`` and the report read it; all three take the fi
       checkpoints/last.ckpt    the resume point, rewritten every epoch
       csv/metrics.csv          per-epoch log (every attempt merged); csv/attempts/ holds earlier attempts
       .hydra/config.yaml       the composed config; overrides.yaml, hydra.yaml beside it
+      .hydra-run/              the .hydra/ files as the run started (restored when a re-run is skipped or refused)
+      run_config.yaml          the resolved config that makes the result, and its hash (metrics.json config_hash)
+      .run.lock                flock held by the one process training the run (PID and host inside)
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ HYDRA_DIR = ".hydra"
 CONFIG_YAML = Path(HYDRA_DIR) / "config.yaml"
 OVERRIDES_YAML = Path(HYDRA_DIR) / "overrides.yaml"
 HYDRA_YAML = Path(HYDRA_DIR) / "hydra.yaml"
+#: the config that makes the run's result, and its hash (seti.training.identity); never rewritten by Hydra
+RUN_CONFIG_YAML = "run_config.yaml"
+#: the .hydra/ files of the command that started the run, put back when a later command does not train it
+HYDRA_KEPT = ".hydra-run"
 STATUSES = ("running", "finished", "failed", "interrupted")
 
 
@@ -76,6 +83,13 @@ class RunMetrics:
     max_epochs: int | None = None
     run_dir: str | None = None
     overrides: list[str] = field(default_factory=list)
+    config_hash: str | None = None  # of run_config.yaml: what a re-run's config must match to resume or skip
+    config_changes: list[str] = field(default_factory=list)  # "key: old -> new" accepted by on_config_change=force
+    # which code, libraries and machine (seti.training.provenance)
+    git_commit: str | None = None  # HEAD of the checkout seti ran from; None outside a git checkout
+    git_dirty: bool | None = None  # tracked files differed from git_commit; None outside a git checkout
+    versions: dict[str, str | None] | None = None  # torch, lightning, timm, albumentations, numpy
+    machine: str | None = None  # CPU model, and "; <GPU name>" when one is visible
     # where it ran (launcher=gpus)
     gpu: int | None = None
     jobs_per_gpu: int | None = None
@@ -109,8 +123,9 @@ class RunMetrics:
         extra = {k: v for k, v in data.items() if k not in names}
         if known.get("warnings") is None:
             known.pop("warnings", None)
-        if known.get("overrides") is None:
-            known.pop("overrides", None)
+        for name in ("overrides", "config_changes"):
+            if known.get(name) is None:
+                known.pop(name, None)
         return cls(**known, extra=extra)
 
     def to_dict(self) -> dict:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,9 +23,9 @@ import pandas as pd
 import psutil
 import pytest
 import torch
+from helpers import REPO, TINY, offline_env, real, run_train, start_train
 
 from seti.checkpoints import AtomicCheckpointIO, CheckpointLoadError
-from seti.config import job_dirname
 from seti.data.dataset import check_header, find_bad_files
 from seti.data.folds import split_fold
 from seti.data.layout import cadence_path
@@ -31,64 +33,18 @@ from seti.inference import PredictError, check_outputs, quote_path_overrides
 from seti.training.history import merge_csv_logs, set_aside_csv_log
 from seti.training.pipeline import resolve_ckpt_path
 
-REPO = Path(__file__).resolve().parents[1]
 OFFLINE_SITE = REPO / "tests" / "offline"
 
 
 # ---- helpers --------------------------------------------------------------------------------------
-def _pythonpath(*first: Path) -> str:
-    """This checkout first: scripts/ run as files would otherwise import whatever `seti` is installed."""
-    return os.pathsep.join([*map(str, first), str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+def overrides(root: Path, run: Path, *extra: str) -> list[str]:
+    """The harness's tiny run on ``root`` (Kaggle layout), batch 8, CSV log, in ``run``."""
+    return [*real(root), *TINY, "data.batch_size=8", "logger=csv", f"hydra.run.dir={run}", *extra]
 
 
-def _env(home: Path, **extra: str) -> dict:
-    env = {
-        **os.environ,
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-        "SETI_HOME": str(home),
-        "PYTHONPATH": _pythonpath(),
-    }
-    env.update(extra)
-    return env
-
-
-def tiny(root: Path, run: Path, *extra: str) -> list[str]:
-    return [
-        "data=kaggle",
-        f"data.root={root}",
-        "data.num_folds=3",
-        "model=tiny",
-        "data.batch_size=8",
-        "data.num_workers=0",
-        "data.image_size=[32,64]",
-        "logger=csv",
-        f"hydra.run.dir={run}",
-        *extra,
-    ]
-
-
-def train(args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *args],
-        cwd=cwd,
-        env=kwargs.pop("env", None) or _env(cwd),
-        capture_output=True,
-        text=True,
-        timeout=kwargs.pop("timeout", 600),
-        **kwargs,
-    )
-
-
-def start_train(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(REPO / "train.py"), *args],
-        cwd=cwd,
-        env=_env(cwd),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def train(args: list[str], home: Path, **kwargs) -> subprocess.CompletedProcess:
+    """``train.py ARGS`` whose failure a test inspects (the harness's run_train, not failing the test)."""
+    return run_train(args, home, check=False, **kwargs)
 
 
 def metrics(run: Path) -> dict:
@@ -150,7 +106,7 @@ def synth(tmp_path_factory) -> Path:
         capture_output=True,
         text=True,
         timeout=300,
-        env=_env(root.parent),
+        env=offline_env(root.parent),
     )
     assert proc.returncode == 0, proc.stderr
     return root
@@ -181,7 +137,7 @@ def test_last_ckpt_is_the_last_epoch_even_when_best_does_not_improve(synth, tmp_
     """Monitoring `epoch` in min mode: the best never improves after epoch 0, last.ckpt must still move."""
     run = tmp_path / "run"
     proc = train(
-        tiny(
+        overrides(
             synth,
             run,
             "trainer.max_epochs=3",
@@ -244,36 +200,59 @@ def test_resume_from_corrupt_last_ckpt_refused_before_training(synth, tmp_path):
     last = run / "checkpoints" / "last.ckpt"
     last.parent.mkdir(parents=True)
     last.write_bytes(b"PK\x03\x04 not really a checkpoint")
-    proc = train(tiny(synth, run, "trainer.max_epochs=1"), tmp_path)
+    proc = train(overrides(synth, run, "trainer.max_epochs=1"), tmp_path)
     assert proc.returncode != 0
     assert f"cannot resume from {last}" in proc.stderr and "ckpt_path=null" in proc.stderr
     assert not (run / "csv").exists() and metrics(run)["status"] == "failed"
 
 
 # ---- signals and kills ---------------------------------------------------------------------------------
-def test_sigterm_mid_epoch_exits_nonzero_and_resumes(synth, tmp_path):
-    run = tmp_path / "run"
-    args = tiny(synth, run, "trainer.max_epochs=6", "data.image_size=[64,128]")
+def printed_resume_command(error: str) -> list[str]:
+    """The command an interrupted run's message says will resume it, as argv (its first word is ``python``)."""
+    assert "to resume from checkpoints/last.ckpt, run: python " in error, error
+    return shlex.split(error.split("run: ", 1)[1])
+
+
+def test_sigterm_then_the_printed_command_resumes_and_a_changed_config_is_refused(synth, tmp_path):
+    """R4b: with the default run directory (a new timestamp each time) the printed command resumes the run
+    (attempts 2). N24: the same command with another lr and loss is refused, naming both, before anything
+    is written."""
+    args = [*real(synth), *TINY, "data.batch_size=8", "logger=csv", "trainer.max_epochs=4", "data.image_size=[64,128]"]
+    assert not any(a.startswith("hydra.run.dir") for a in args)
     proc = start_train(args, tmp_path)
+    deadline = time.time() + 300
+    while not list(tmp_path.glob("logs/runs/*/checkpoints/last.ckpt")) and time.time() < deadline:
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        time.sleep(0.1)
+    (run,) = [p.parents[1] for p in tmp_path.glob("logs/runs/*/checkpoints/last.ckpt")]
     wait_for_epoch(proc, run / "checkpoints" / "last.ckpt", 0)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
     m = metrics(run)
-    assert m["status"] == "interrupted" and "SIGTERM" in m["error"] and "resume" in m["error"]
-    assert m["attempts"] == 1
-    resumed = train(args, tmp_path)
+    assert m["status"] == "interrupted" and "SIGTERM" in m["error"] and m["attempts"] == 1
+    command = printed_resume_command(m["error"])
+    assert f"hydra.run.dir={run}" in command
+
+    changed = train([*command[2:], "model.optimizer.lr=0.0001", "model.loss=focal"], tmp_path)
+    assert changed.returncode == 1
+    assert "model.optimizer.lr: 0.005 -> 0.0001" in changed.stderr and "model.loss: bce -> focal" in changed.stderr
+    assert "on_config_change=force" in changed.stderr and "hydra.run.dir=<new dir>" in changed.stderr
+    assert metrics(run) == m  # nothing written by the refused command
+
+    resumed = train(command[2:], tmp_path)
     assert resumed.returncode == 0, fail_output(resumed)
     m = metrics(run)
     assert m["status"] == "finished" and m["attempts"] == 2 and m["resumed"] is True
     assert len(m["wall_time_s_attempts"]) == 2 and m["wall_time_s"] == pytest.approx(sum(m["wall_time_s_attempts"]))
-    assert val_epochs(run) == list(range(6))
-    assert ckpt_epoch(run / "checkpoints" / "last.ckpt") == 5
+    assert val_epochs(run) == list(range(4))
+    assert ckpt_epoch(run / "checkpoints" / "last.ckpt") == 3
+    assert sorted(p.name for p in (tmp_path / "logs" / "runs").iterdir()) == [run.name]  # no new directory
 
 
 def test_kill9_twice_keeps_history_wall_time_and_best_auroc(synth, tmp_path):
     run = tmp_path / "run"
-    args = tiny(synth, run, "trainer.max_epochs=4", "data.image_size=[64,128]")
+    args = overrides(synth, run, "trainer.max_epochs=4", "data.image_size=[64,128]")
     last = run / "checkpoints" / "last.ckpt"
     for epoch in (0, 1):  # kill -9 after epoch 0, re-run, kill -9 after epoch 1, re-run to the end
         proc = start_train(args, tmp_path)
@@ -296,7 +275,7 @@ def test_kill9_twice_keeps_history_wall_time_and_best_auroc(synth, tmp_path):
 @pytest.mark.slow
 def test_sigint_mid_epoch_exits_nonzero_and_is_resumable(synth, tmp_path):
     run = tmp_path / "run"
-    args = tiny(synth, run, "trainer.max_epochs=4", "data.image_size=[64,128]")
+    args = overrides(synth, run, "trainer.max_epochs=4", "data.image_size=[64,128]")
     proc = start_train(args, tmp_path)
     wait_for_epoch(proc, run / "checkpoints" / "last.ckpt", 0)
     proc.send_signal(signal.SIGINT)
@@ -340,7 +319,7 @@ def test_make_synthetic_workers_die_with_parent(tmp_path, sig):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(tmp_path),
+        env=offline_env(tmp_path),
     )
     parent = psutil.Process(proc.pid)
     deadline = time.time() + 120
@@ -369,7 +348,7 @@ def test_make_synthetic_workers_die_with_parent(tmp_path, sig):
 def test_empty_test_split_is_not_scored(synth_copy, tmp_path):
     (synth_copy / "test_labels.csv").write_text("id,target\n")  # what make_synthetic.py --test-n 0 writes
     run = tmp_path / "run"
-    proc = train(tiny(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
+    proc = train(overrides(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
     assert proc.returncode == 0, fail_output(proc)
     m = metrics(run)
     assert m["status"] == "finished" and m.get("test_auroc") is None and m["warnings"] == []
@@ -380,7 +359,7 @@ def test_corrupt_test_file_refused_before_training(synth_copy, tmp_path):
     bad = cadence_path(synth_copy, "test", test_id)
     bad.write_bytes(bad.read_bytes()[:1000])
     run = tmp_path / "run"
-    proc = train(tiny(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
+    proc = train(overrides(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
     assert proc.returncode != 0 and str(bad) in proc.stderr and "truncated" in proc.stderr
     assert not (run / "checkpoints").exists()  # nothing was trained
 
@@ -389,7 +368,7 @@ def test_failing_test_stage_leaves_the_run_finished_with_a_warning(synth_copy, t
     test_id = pd.read_csv(synth_copy / "test_labels.csv", dtype={"id": str})["id"].iloc[0]
     put_nan(cadence_path(synth_copy, "test", test_id))  # passes the header check, fails in the test stage
     run = tmp_path / "run"
-    proc = train(tiny(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
+    proc = train(overrides(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
     assert proc.returncode == 0, fail_output(proc)
     m = metrics(run)
     assert m["status"] == "finished" and m["best_val_auroc"] is not None and m.get("test_auroc") is None
@@ -426,7 +405,7 @@ def test_bad_config_values_name_the_key(synth, tmp_path, override, message):
 
 def test_bad_config_refused_by_train_py_before_any_work(synth, tmp_path):
     run = tmp_path / "run"
-    proc = train(tiny(synth, run, "data.batch_size=abc"), tmp_path)
+    proc = train(overrides(synth, run, "data.batch_size=abc"), tmp_path)
     assert proc.returncode != 0 and "data.batch_size must be an integer, got 'abc'" in proc.stderr
     assert not (run / "checkpoints").exists() and not (run / "csv").exists()
 
@@ -435,47 +414,12 @@ def test_bad_config_refused_by_train_py_before_any_work(synth, tmp_path):
 PLAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
 
 
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        ["aug=none", "model=b1"],
-        ["data.image_size=[64,64]", "aug=light"],
-        ["model.backbone.pretrained_path=/w/x=1,2.pth"],
-        ["data.synthetic.params.snr_range=[8, 40]"],
-        ["x=" + "a" * 300],
-        ["a=b_c-d"],
-        ["a=b", "c=d"],
-    ],
-)
-def test_job_dirname_is_plain_readable_and_stable(overrides):
-    name = job_dirname(overrides)
-    assert set(name) <= PLAIN and len(name) <= 160
-    assert name == job_dirname(list(reversed(overrides)))  # order of the command line does not matter
-    assert overrides[0].split("=")[0][:20] in name
-
-
-def test_job_dirname_never_collides():
-    cases = [
-        ["a=b_c-d"],
-        ["a=b", "c=d"],
-        ["data.image_size=[64,64]"],
-        ["data.image_size=64x64"],
-        ["p=/a/b"],
-        ["p=a.a.b"],
-        ["aug=none", "model=b1"],
-        ["aug=none", "model=b1", "data.root=/x"],
-    ]
-    names = [job_dirname(c, exclude=["data.root"]) for c in cases]
-    assert len(set(names)) == len(names) - 1  # only the excluded data.root maps two jobs to one directory
-    assert names[-1] == names[-2] == "aug-none_model-b1"
-
-
 def test_sweep_job_dir_pastes_into_predict(synth, tmp_path):
     """A sweep job's directory, pasted as is (through a shell), works as predict.py's ckpt=; so does an
     old-style directory (aug=none,data.image_size=[32,64]) and compare.py's collector reads both."""
     sweep = tmp_path / "sweep"
     proc = train(
-        ["-m", *tiny(synth, tmp_path / "unused", "trainer.max_epochs=1"), "aug=light", f"hydra.sweep.dir={sweep}"],
+        ["-m", *overrides(synth, tmp_path / "unused", "trainer.max_epochs=1"), "aug=light", f"hydra.sweep.dir={sweep}"],
         tmp_path,
     )
     assert proc.returncode == 0, fail_output(proc)
@@ -488,7 +432,7 @@ def test_sweep_job_dir_pastes_into_predict(synth, tmp_path):
     )
     old = sweep / "aug=light,data.image_size=[32,64]"
     shutil.copytree(jobs[0], old)  # a job of a sweep made before the names became plain
-    env = _env(tmp_path)
+    env = offline_env(tmp_path)
     for ckpt in (jobs[0], old):
         out = tmp_path / f"sub-{len(list(tmp_path.glob('sub-*')))}.csv"
         command = f"{sys.executable} {REPO / 'predict.py'} ckpt={ckpt} data.root={synth} output={out} num_workers=0 hydra.run.dir={tmp_path / 'p'}"
@@ -560,7 +504,7 @@ def test_bad_files_found_at_load_time_are_skipped_and_listed(synth_copy, tmp_pat
     folder.mkdir()
     run = tmp_path / "run"
     proc = train(
-        tiny(
+        overrides(
             synth_copy,
             run,
             "trainer.max_epochs=1",
@@ -584,7 +528,7 @@ def test_nan_found_at_load_time_with_on_error_raise_names_file_and_fix(synth_cop
     bad = cadence_path(synth_copy, "train", train_ids[0])
     put_nan(bad)
     run = tmp_path / "run"
-    proc = train(tiny(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
+    proc = train(overrides(synth_copy, run, "trainer.max_epochs=1"), tmp_path)
     assert proc.returncode != 0
     error = metrics(run)["error"]
     assert str(bad) in error and "data.check=full" in error and "data.on_error=skip" in error
@@ -601,18 +545,25 @@ def _connects(strace_log: Path) -> list[str]:
     ]
 
 
+def _guarded_pythonpath(home: Path) -> str:
+    """The offline guard's sitecustomize first, then the harness's path."""
+    return os.pathsep.join([str(OFFLINE_SITE), offline_env(home)["PYTHONPATH"]])
+
+
 def test_training_and_predict_open_no_network_connection(synth, tmp_path):
     """Every Python process (workers, W&B's) refuses and records any host lookup or connection; W&B runs in
     its default mode (auto: offline without a key). With strace present, non-Python processes (wandb-core)
     are watched too."""
     attempts = tmp_path / "attempts"
     attempts.mkdir()
-    env = _env(tmp_path, PYTHONPATH=_pythonpath(OFFLINE_SITE), SETI_OFFLINE_LOG=str(attempts), HOME=str(tmp_path))
+    env = offline_env(
+        tmp_path, PYTHONPATH=_guarded_pythonpath(tmp_path), SETI_OFFLINE_LOG=str(attempts), HOME=str(tmp_path)
+    )
     for key in ("WANDB_MODE", "WANDB_API_KEY", "NO_ALBUMENTATIONS_UPDATE", "HF_HUB_OFFLINE"):
         env.pop(key, None)
     strace = shutil.which("strace")
     run = tmp_path / "run"
-    args = [*tiny(synth, run, "trainer.max_epochs=1", "data.num_workers=1", "aug=light"), "logger=wandb"]
+    args = [*overrides(synth, run, "trainer.max_epochs=1", "data.num_workers=1", "aug=light"), "logger=wandb"]
     prefix = [strace, "-f", "-qq", "-e", "trace=connect", "-o", str(tmp_path / "strace.log")] if strace else []
     proc = subprocess.run(
         [*prefix, sys.executable, str(REPO / "train.py"), *args],
@@ -651,7 +602,7 @@ def test_training_and_predict_open_no_network_connection(synth, tmp_path):
 
 def test_offline_guard_catches_a_lookup(tmp_path):
     """The guard itself works: a plain lookup in a guarded process is refused and recorded."""
-    env = _env(tmp_path, PYTHONPATH=_pythonpath(OFFLINE_SITE), SETI_OFFLINE_LOG=str(tmp_path))
+    env = offline_env(tmp_path, PYTHONPATH=_guarded_pythonpath(tmp_path), SETI_OFFLINE_LOG=str(tmp_path))
     proc = subprocess.run(
         [sys.executable, "-c", "import socket; socket.getaddrinfo('pypi.org', 443)"],
         env=env,
@@ -661,3 +612,225 @@ def test_offline_guard_catches_a_lookup(tmp_path):
     )
     assert proc.returncode != 0 and "refused by the offline test" in proc.stderr
     assert "pypi.org" in "".join(p.read_text() for p in tmp_path.glob("attempts-*.txt"))
+
+
+# ---- runs meeting runs: one owner per run directory, matched by config ---------------------------------
+def session_processes(sid: int) -> list[psutil.Process]:
+    alive = []
+    for process in psutil.process_iter():
+        try:
+            if os.getsid(process.pid) == sid and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except (psutil.Error, ProcessLookupError):
+            pass
+    return alive
+
+
+def test_killed_gpus_sweep_leaves_no_process_behind(synth, tmp_path):
+    """N2/N3/N5: kill -9 of a launcher=gpus sweep (loky workers, on CPU): its workers and their resource
+    trackers end within seconds instead of training on as orphans."""
+    sweep = tmp_path / "sweep"
+    args = [
+        "-m",
+        *overrides(synth, tmp_path / "unused", "trainer.max_epochs=50"),
+        "launcher=gpus",
+        "launcher.jobs_per_gpu=2",
+        "seed=1,2",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    proc = start_train(args, tmp_path)
+    deadline = time.time() + 300
+    while len(list(sweep.glob("*/checkpoints/last.ckpt"))) < 1 and time.time() < deadline:
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        time.sleep(0.2)
+    workers = [p for p in session_processes(proc.pid) if p.pid != proc.pid]
+    try:
+        assert len(workers) >= 2, "no loky workers found"
+        proc.kill()
+        proc.wait(timeout=30)
+        gone, alive = psutil.wait_procs(session_processes(proc.pid), timeout=40)
+        assert not alive, f"still running after the sweep was killed: {[(p.pid, p.cmdline()[:4]) for p in alive]}"
+    finally:
+        for process in session_processes(proc.pid):
+            process.kill()
+    for job in sweep.glob("*/metrics.json"):  # the job a worker was training is recorded, resumable
+        assert json.loads(job.read_text())["status"] in ("interrupted", "finished")
+
+
+def test_second_trainer_of_a_run_dir_is_refused_naming_the_owner(synth, tmp_path):
+    """N3/N5: while one process trains a run directory, another is refused at once with the owner's PID and
+    host, writes nothing there, and the first finishes with its whole history."""
+    from helpers import train_in_process
+
+    from seti.training.runlock import RunDirBusy
+
+    run = tmp_path / "run"
+    args = overrides(synth, run, "trainer.max_epochs=3")
+    proc = start_train(args, tmp_path)
+    wait_for_epoch(proc, run / "checkpoints" / "last.ckpt", 0)
+    with pytest.raises(RunDirBusy, match=f"pid {proc.pid} on host {socket.gethostname()}"):
+        train_in_process(args, run, home=tmp_path)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr[-3000:]
+    m = metrics(run)
+    assert m["status"] == "finished" and m["attempts"] == 1 and val_epochs(run) == [0, 1, 2]
+
+
+def test_finished_run_with_another_config_is_refused_and_its_record_kept(synth, tmp_path):
+    """N21: the same hydra.run.dir with another hyper-parameter is refused, naming the key, and the run's
+    .hydra/config.yaml (which Hydra rewrites at job start) is put back; the same config is skipped.
+    Provenance (issue 16.3) is recorded in metrics.json."""
+    run = tmp_path / "run"
+    first = train(overrides(synth, run, "trainer.max_epochs=1"), tmp_path)
+    assert first.returncode == 0, fail_output(first)
+    before = {p.name: p.read_bytes() for p in (run / ".hydra").iterdir()}
+    record, stored = (run / "metrics.json").read_bytes(), (run / "run_config.yaml").read_bytes()
+    m = metrics(run)
+    assert m["config_hash"] and m["config_hash"] in stored.decode()
+    assert isinstance(m["git_commit"], str) and len(m["git_commit"]) == 40 and isinstance(m["git_dirty"], bool)
+    assert set(m["versions"]) == {"torch", "lightning", "timm", "albumentations", "numpy"}
+    assert m["versions"]["torch"] == torch.__version__.split("+")[0] and m["machine"]
+
+    changed = train(overrides(synth, run, "trainer.max_epochs=2"), tmp_path)
+    assert changed.returncode == 1 and "trainer.max_epochs: 1 -> 2" in changed.stderr, fail_output(changed)
+    assert {p.name: p.read_bytes() for p in (run / ".hydra").iterdir()} == before
+    assert (run / "metrics.json").read_bytes() == record and (run / "run_config.yaml").read_bytes() == stored
+
+    again = train(overrides(synth, run, "trainer.max_epochs=1", "data.num_workers=0"), tmp_path)
+    assert again.returncode == 0, fail_output(again)
+    assert "already finished with this config" in again.stdout + again.stderr
+    assert (run / "metrics.json").read_bytes() == record
+
+
+def test_sweep_rerun_with_another_data_root_is_refused(synth, tmp_path):
+    """N22: data.root is left out of job names, so a re-run of a sweep on other data meets the old jobs:
+    refused, naming data.root (old -> new), instead of skipping them as finished."""
+    sweep, other = tmp_path / "sweep", tmp_path / "other-data"
+    shutil.copytree(synth, other)
+    args = ["-m", *overrides(synth, tmp_path / "unused", "trainer.max_epochs=1"), f"hydra.sweep.dir={sweep}"]
+    first = train(args, tmp_path)
+    assert first.returncode == 0, fail_output(first)
+    (job,) = [p.parent for p in sweep.glob("*/metrics.json")]
+    config = (job / ".hydra" / "config.yaml").read_text()
+    rerun = train([*args, f"data.root={other}"], tmp_path)
+    assert rerun.returncode != 0
+    assert f"data.root: {synth.resolve()} -> {other.resolve()}" in rerun.stderr, fail_output(rerun)
+    assert (job / ".hydra" / "config.yaml").read_text() == config and metrics(job)["status"] == "finished"
+
+
+def test_forced_config_change_continues_the_run_and_is_recorded(synth, tmp_path):
+    """on_config_change=force: the run goes on under the new config; metrics.json lists what changed and
+    the earlier run_config.yaml is kept beside the new one."""
+    from helpers import train_in_process
+
+    from seti.training.identity import ConfigChanged
+
+    run = tmp_path / "run"
+    base = overrides(synth, run, "trainer.max_epochs=1")
+    train_in_process(base, run, home=tmp_path)
+    first = (run / "run_config.yaml").read_text()
+    with pytest.raises(ConfigChanged, match="trainer.max_epochs: 1 -> 2"):
+        train_in_process([*base, "trainer.max_epochs=2"], run, home=tmp_path)
+    m = train_in_process(
+        [*base, "trainer.max_epochs=2", "on_config_change=force", "skip_finished=false"], run, home=tmp_path
+    )
+    assert m["status"] == "finished" and m["config_changes"] == ["trainer.max_epochs: 1 -> 2"]
+    assert (run / "run_config.1.yaml").read_text() == first and "max_epochs: 2" in (run / "run_config.yaml").read_text()
+    assert val_epochs(run) == [0, 1]
+
+
+# ---- hangs: only regular files are opened -----------------------------------------------------------
+def test_fifo_in_place_of_a_train_file_is_an_error_not_a_hang(synth_copy, tmp_path):
+    """N26: a FIFO where a .npy should be is named as such before training (it used to hang the check)."""
+    train_ids, _ = fold_ids(synth_copy)
+    fifo = cadence_path(synth_copy, "train", train_ids[0])
+    fifo.unlink()
+    os.mkfifo(fifo)
+    run = tmp_path / "run"
+    proc = train(overrides(synth_copy, run, "trainer.max_epochs=1"), tmp_path, timeout=180)
+    assert proc.returncode == 1 and f"{fifo} is a FIFO (named pipe), not a regular file" in proc.stderr
+    assert metrics(run)["status"] == "failed" and not (run / "checkpoints").exists()
+
+
+def test_shared_reading_code_names_fifos_for_predict_and_csvs(tmp_path):
+    """N27/N28: predict.py reads through the same code (find_bad_files, load_cadence, read_id_table): a FIFO
+    is refused at once with what it is, never opened."""
+    from seti.data.layout import CadenceDataError, load_cadence, read_id_table
+
+    fifo, csv = tmp_path / "0" / "0123456789abcde.npy", tmp_path / "sample_submission.csv"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    os.mkfifo(csv)
+    assert "is a FIFO (named pipe), not a regular file" in find_bad_files([fifo], full=True)[0]
+    with pytest.raises(CadenceDataError, match="is a FIFO"):
+        load_cadence(fifo)
+    with pytest.raises(CadenceDataError, match=f"{csv} is a FIFO .*data.root must hold the real"):
+        read_id_table(csv, require_binary_target=False)
+
+
+def test_sigterm_during_a_slow_startup_check_exits_143_and_is_recorded(synth_copy, tmp_path):
+    """N26: SIGTERM while the up-front file check runs (here data.check=full over 100,000 test cadences, all
+    links to one file: minutes of reading) ends the run within seconds with 143 and an ``interrupted``
+    record. A pool that finishes its queue first (the old ThreadPoolExecutor) would take minutes."""
+    real_file = next(synth_copy.glob("test/*/*.npy"))
+    folder = synth_copy / "test" / "0"
+    folder.mkdir(exist_ok=True)
+    ids = [f"{i:015x}" for i in range(100_000)]
+    for cadence_id in ids:
+        (folder / f"{cadence_id}.npy").symlink_to(real_file)
+    (synth_copy / "test_labels.csv").write_text("id,target\n" + "".join(f"{i},0\n" for i in ids))
+    run = tmp_path / "run"
+    proc = start_train(overrides(synth_copy, run, "trainer.max_epochs=1", "data.check=full"), tmp_path)
+    watched = psutil.Process(proc.pid)
+    deadline = time.time() + 300
+    target = str(real_file.resolve())  # what /proc shows for a link being read
+    while time.time() < deadline:  # until it reads the test files
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        try:
+            if any(f.path == target for f in watched.open_files()):
+                break
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    signalled = time.time()
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert time.time() - signalled < 90
+    m = metrics(run)
+    assert m["status"] == "interrupted" and "SIGTERM" in m["error"]
+
+
+# ---- GPU slot pool ----------------------------------------------------------------------------------
+def test_gpu_slot_lock_that_cannot_be_opened_names_the_file_and_the_key(tmp_path):
+    """N7: a lock file of the pool that cannot be opened (another user's, here a folder in its place) gives
+    the file and launcher.lock_dir, not a raw PermissionError; the pool's folder is a config key."""
+    from helpers import compose_train
+
+    from seti.training.devices import acquire_slot
+
+    (tmp_path / "gpu0-slot0.lock").mkdir()
+    with pytest.raises(PermissionError, match=r"gpu0-slot0.lock: .*launcher.lock_dir=<a folder you own>"):
+        acquire_slot(1, 1, tmp_path, timeout_s=1)
+    cfg = compose_train(["launcher=gpus", f"launcher.lock_dir={tmp_path}"], hydra=False)
+    assert cfg.launcher.lock_dir == str(tmp_path)
+
+
+# ---- caches -----------------------------------------------------------------------------------------
+def test_damaged_synthetic_dataset_is_regenerated_or_refused(tmp_path):
+    """A finished synthetic dataset is checked against the record in its synthetic.json when reused: a
+    truncated cadence or an edited CSV is regenerated (byte-identical); an unreadable marker is refused."""
+    from seti.data.layout import CadenceDataError
+    from seti.data.synthetic import ensure_dataset
+
+    root = tmp_path / "set"
+    ensure_dataset(root, n=6, test_n=2, positive_rate=0.5, seed=3, progress=False)
+    cadence = next(root.glob("train/*/*.npy"))
+    original, labels = cadence.read_bytes(), (root / "train_labels.csv").read_bytes()
+    cadence.write_bytes(original[:1000])
+    (root / "train_labels.csv").write_bytes(labels.replace(b",1\n", b",0\n"))
+    ensure_dataset(root, n=6, test_n=2, positive_rate=0.5, seed=3, progress=False)
+    assert cadence.read_bytes() == original and (root / "train_labels.csv").read_bytes() == labels
+    (root / "synthetic.json").write_text("{not json")
+    with pytest.raises(CadenceDataError, match="synthetic.json is not readable JSON"):
+        ensure_dataset(root, n=6, test_n=2, positive_rate=0.5, seed=3, progress=False)

@@ -235,11 +235,11 @@ def test_resume_from_last_checkpoint(tmp_path, sample_root):
     train([*base, "trainer.max_epochs=1"], tmp_path)
     first = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert first["epoch"] == 0
-    # a finished run is skipped...
-    proc = train([*base, "trainer.max_epochs=2"], tmp_path)
-    assert "already finished" in proc.stderr + proc.stdout
-    # ...and resumed from last.ckpt when asked to train again (as after a kill)
-    proc = train([*base, "trainer.max_epochs=2", "skip_finished=false"], tmp_path)
+    # a finished run asked for more epochs is refused: its config changed (issue 20, N21)...
+    proc = train([*base, "trainer.max_epochs=2"], tmp_path, check=False)
+    assert proc.returncode != 0 and "trainer.max_epochs: 1 -> 2" in proc.stderr
+    # ...and resumed from last.ckpt when forced to train again (as after a kill)
+    proc = train([*base, "trainer.max_epochs=2", "skip_finished=false", "on_config_change=force"], tmp_path)
     log = proc.stdout + proc.stderr + (run / "train.log").read_text()
     assert f"Restoring states from the checkpoint path at {run / 'checkpoints' / 'last.ckpt'}" in log
     second = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)

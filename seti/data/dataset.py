@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from pathlib import Path
 
 import albumentations as A
@@ -21,6 +21,7 @@ from seti.data.layout import (
     cadence_path,
     load_cadence,
     missing_cadence,
+    not_regular,
 )
 from seti.data.preprocess import Preprocessor
 
@@ -34,11 +35,15 @@ def check_header(path: Path) -> str | None:
     NaN/inf needs the full read (``data.check=full``).
     """
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except FileNotFoundError:
         return missing_cadence(path)
     except OSError as err:  # a symlink loop, an unreadable directory, ...
         return f"cannot read {path}: {err.strerror or err}"
+    odd = not_regular(path)
+    if odd is not None:  # never opened: a FIFO would block this check forever
+        return f"{odd}; replace it with the real cadence file or remove this cadence"
+    size = info.st_size
     try:
         with path.open("rb") as handle:
             version = np.lib.format.read_magic(handle)
@@ -72,11 +77,37 @@ def check_full(path: Path) -> str | None:
 
 
 def find_bad_files(paths: list[Path], full: bool = False, workers: int | None = None) -> dict[int, str]:
-    """Check every file (threads: the work is I/O); return {position: reason} for the bad ones."""
+    """Check every file (threads: the work is I/O); return {position: reason} for the bad ones.
+
+    Daemon threads, waited on in short joins: the main thread stays free to take SIGTERM/SIGINT (recorded
+    as ``interrupted``), and a thread stuck on a slow file cannot keep the process from exiting.
+    """
     check = check_full if full else check_header
-    workers = workers or min(8, (os.cpu_count() or 1) * 2)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        reasons = list(pool.map(check, paths, chunksize=256))
+    workers = max(1, min(workers or min(8, (os.cpu_count() or 1) * 2), len(paths)))
+    reasons: list[str | None] = [None] * len(paths)
+    errors: list[BaseException] = []
+    todo = iter(range(len(paths)))
+    guard = threading.Lock()
+
+    def work() -> None:
+        while not errors:
+            with guard:
+                index = next(todo, None)
+            if index is None:
+                return
+            try:
+                reasons[index] = check(paths[index])
+            except BaseException as err:  # noqa: BLE001 - re-raised in the main thread
+                errors.append(err)
+
+    threads = [threading.Thread(target=work, name="seti-file-check", daemon=True) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)
+    if errors:
+        raise errors[0]
     return {i: reason for i, reason in enumerate(reasons) if reason is not None}
 
 

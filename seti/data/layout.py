@@ -6,6 +6,7 @@ Everything that touches files on disk goes through here, so every bad input gets
 from __future__ import annotations
 
 import re
+import stat
 import zipfile
 from pathlib import Path
 
@@ -58,6 +59,9 @@ def read_id_table(csv_path: str | Path, *, require_binary_target: bool) -> pd.Da
     ``sample_submission.csv`` (whose target column is a placeholder).
     """
     csv_path = Path(csv_path)
+    odd = not_regular(csv_path)
+    if odd is not None:
+        raise CadenceDataError(f"{odd}; data.root must hold the real {csv_path.name}")
     if not csv_path.is_file():
         raise CadenceDataError(
             f"missing {csv_path}: expected the Kaggle layout ROOT/{LABELS_CSV}, ROOT/train/, "
@@ -104,6 +108,9 @@ def load_cadence(path: str | Path) -> np.ndarray:
     file for a missing, truncated, pickled, misshapen or non-finite array.
     """
     path = Path(path)
+    odd = not_regular(path)
+    if odd is not None:
+        raise CadenceDataError(f"{odd}; replace it with the real cadence file or remove this cadence")
     if not path.is_file():
         raise CadenceDataError(missing_cadence(path))
     try:
@@ -148,6 +155,25 @@ def cadence_array_problem(path: str | Path, shape: tuple[int, ...], dtype: np.dt
     if dtype.kind != "f":
         return f"{path} has dtype {dtype}, expected float16 (float32/64 also accepted)"
     return None
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def not_regular(path: str | Path) -> str | None:
+    """Why ``path`` must not be opened (a FIFO, socket or device: reading it can block forever), or None for a
+    regular file, a folder, or nothing there (opening those fails at once, and callers say so)."""
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        return None
+    kind = _KINDS.get(stat.S_IFMT(mode))
+    return None if kind is None else f"{path} is {kind}, not a regular file"
 
 
 def missing_cadence(path: str | Path) -> str:

@@ -23,6 +23,7 @@ from seti.rundir import RunMetrics
 from seti.runtime import on_cuda, resolve_benchmark, resolve_precision
 from seti.training import ddp
 from seti.training.devices import GpuSlot, acquire_gpu, job_share
+from seti.training.provenance import provenance
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def build_loggers(cfg: DictConfig) -> list:
         kwargs = OmegaConf.to_container(spec, resolve=True)
         factory = get_method(kwargs.pop("_target_"))
         tags = [f"model={cfg.model.name}", f"aug={cfg.aug.name}", f"data={cfg.data.source}", f"fold={cfg.data.fold}"]
-        run_config = OmegaConf.to_container(cfg, resolve=True)
+        run_config = {**OmegaConf.to_container(cfg, resolve=True), **provenance()}
         loggers.append(factory(**kwargs, name=name, group=group, tags=tags, run_config=run_config))
     return loggers
 
@@ -86,7 +87,7 @@ def place_job(cfg: DictConfig, metrics: RunMetrics) -> tuple[dict[str, Any], Gpu
     share = job_share(cfg)
     if share is None:
         return {}, None
-    slot = acquire_gpu(share.jobs_per_gpu)
+    slot = acquire_gpu(share.jobs_per_gpu, OmegaConf.select(cfg, "launcher.lock_dir", default=None))
     if slot is None:
         placement: dict[str, Any] = {"accelerator": "cpu", "devices": 1}
     else:

@@ -66,16 +66,22 @@ def acquire_slot(
     if count < 1 or jobs_per_gpu < 1:
         raise ValueError(f"need at least one GPU and one slot per GPU, got count={count}, jobs_per_gpu={jobs_per_gpu}")
     lock_dir = Path(lock_dir or default_lock_dir())
-    lock_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PermissionError(_pool_hint(lock_dir, err)) from err
     deadline = time.monotonic() + timeout_s
     while True:
         for slot in range(jobs_per_gpu):
             for index in range(count):
-                lock = FileLock(str(lock_dir / f"gpu{index}-slot{slot}.lock"))
+                path = lock_dir / f"gpu{index}-slot{slot}.lock"
+                lock = FileLock(str(path))
                 try:
                     lock.acquire(timeout=0)
                 except Timeout:
                     continue
+                except OSError as err:  # another user's lock file (0644), a read-only folder
+                    raise PermissionError(_pool_hint(path, err)) from err
                 return GpuSlot(index, slot, lock)
         if time.monotonic() > deadline:
             raise TimeoutError(
@@ -83,6 +89,14 @@ def acquire_slot(
                 f"{lock_dir}); another sweep may hold them"
             )
         time.sleep(poll_s)
+
+
+def _pool_hint(path: Path, err: OSError) -> str:
+    return (
+        f"cannot use the GPU slot pool's lock file {path}: {err.strerror or err} (left by another user, or a "
+        "folder you cannot write); give this sweep a pool of your own with launcher.lock_dir=<a folder you own>, "
+        "or remove the file if no sweep of its owner is running"
+    )
 
 
 def acquire_gpu(jobs_per_gpu: int = 1, lock_dir: str | Path | None = None, **kwargs: Any) -> GpuSlot | None:

@@ -31,8 +31,21 @@ from seti.training.evaluation import (
     write_skipped,
 )
 from seti.training.history import merge_csv_logs, set_aside_csv_log
+from seti.training.identity import (
+    ON_CONFIG_CHANGE,
+    config_hash,
+    differences,
+    identity_or_none,
+    read_stored,
+    refusal,
+    restore_hydra,
+    store,
+)
 from seti.training.loggers import log_report_media
+from seti.training.provenance import provenance
 from seti.training.record import RunRecord, recorded_run
+from seti.training.runlock import RunDirBusy, RunDirLock
+from seti.training.watchdog import watch_launcher
 
 __all__ = ["train", "describe", "resolve_ckpt_path"]
 
@@ -42,16 +55,66 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict:
     """Run one job; returns its metrics.json as a dict. A failure is recorded in metrics.json, then raised.
 
-    SIGTERM/SIGINT are recorded as ``interrupted`` and end the process with 128 + signal; the run
-    resumes from checkpoints/last.ckpt when the same command runs again.
+    The job first takes the run directory's lock (one process per run, :mod:`.runlock`) and matches the run
+    already there by its config (:mod:`.identity`): a finished one with the same config is skipped, one made
+    with another config is refused. SIGTERM/SIGINT are recorded as ``interrupted`` and end the process with
+    128 + signal; the printed command (with this run's ``hydra.run.dir``) resumes from checkpoints/last.ckpt.
     """
     output_dir = Path(cfg.paths.output_dir).resolve()
-    existing = read_metrics(output_dir)
-    if cfg.get("skip_finished", True) and existing is not None and existing.finished:
-        log.info("skipping %s: already finished (skip_finished=false to train again)", output_dir)
-        return existing.to_dict()
+    if not ddp.is_rank_zero():  # DDP ranks > 0: rank 0 owns and checked the directory
+        return _run(cfg, output_dir, None)
+    with watch_launcher():  # launcher=gpus: this worker dies with the sweep that started it
+        return _owned_run(cfg, output_dir)
+
+
+def _owned_run(cfg: DictConfig, output_dir: Path) -> dict:
+    lock = RunDirLock(output_dir)
+    try:
+        lock.acquire()
+    except RunDirBusy:
+        restore_hydra(output_dir)
+        raise
+    try:
+        existing = read_metrics(output_dir)
+        flat = identity_or_none(cfg)
+        changes = _config_changes(cfg, output_dir, existing, flat)
+        if cfg.get("skip_finished", True) and existing is not None and existing.finished:
+            restore_hydra(output_dir)
+            log.info("skipping %s: already finished with this config (skip_finished=false to train again)", output_dir)
+            return existing.to_dict()
+        return _run(cfg, output_dir, (flat, changes))
+    finally:
+        lock.release()
+
+
+def _config_changes(cfg: DictConfig, output_dir: Path, existing: RunMetrics | None, flat: dict | None) -> list[str]:
+    """Keys that differ from the config of the finished or resumable run in ``output_dir`` ([] when it is
+    fresh or the same); refused unless ``on_config_change=force``."""
+    policy = cfg.get("on_config_change", "refuse")
+    if policy not in ON_CONFIG_CHANGE:
+        raise ValueError(f"on_config_change must be one of {list(ON_CONFIG_CHANGE)}, got {policy!r}")
+    finished = existing is not None and existing.finished
+    resumable = cfg.get("ckpt_path") == "auto" and checkpoint_path(output_dir, "last").is_file()
+    stored = read_stored(output_dir) if (finished or resumable) and flat is not None else None
+    changes = differences(stored, flat) if stored is not None else []
+    if changes and policy != "force":
+        restore_hydra(output_dir)
+        raise refusal(output_dir, changes, "finished" if finished else "resumable")
+    if changes:
+        log.warning("on_config_change=force: continuing %s with a changed config: %s", output_dir, "; ".join(changes))
+    return changes
+
+
+def _run(cfg: DictConfig, output_dir: Path, identity_and_changes: tuple | None) -> dict:
     record = RunRecord(output_dir, describe(cfg, output_dir))
     with recorded_run(record) as resources:
+        if identity_and_changes is not None and identity_and_changes[0] is not None:
+            flat, changes = identity_and_changes
+            record.metrics.config_hash, record.metrics.config_changes = config_hash(flat), changes
+            stored = read_stored(output_dir)
+            if stored is None or changes or stored != flat:  # fresh start, forced change, or an older run
+                output_dir.mkdir(parents=True, exist_ok=True)
+                store(output_dir, flat, record.metrics.config_hash)
         _train(cfg, record, resources)
     return record.metrics.to_dict()
 
@@ -154,6 +217,7 @@ def describe(cfg: DictConfig, output_dir: Path) -> RunMetrics:
         max_epochs=OmegaConf.select(cfg, "trainer.max_epochs", default=None),
         run_dir=str(output_dir),
         overrides=list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+        **provenance(),
     )
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -103,6 +105,21 @@ class RunRecord:
         write_metrics(self.output_dir, self.metrics)
 
 
+def resume_command(output_dir: Path) -> str:
+    """The command that resumes this run: the same overrides, pinned to this run's directory (the default
+    ``hydra.run.dir`` is a new timestamp each time, so "the same command" would start over elsewhere)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    script = shlex.quote(sys.argv[0]) if sys.argv and sys.argv[0] else "train.py"
+    if not HydraConfig.initialized():
+        return f"python {script} hydra.run.dir={shlex.quote(str(output_dir))}"
+    hc = HydraConfig.get()
+    if ddp.in_multirun():
+        return f"the same sweep command (python {script} -m ...) with hydra.sweep.dir={shlex.quote(str(hc.sweep.dir))}"
+    task = " ".join(shlex.quote(str(o)) for o in hc.overrides.task)
+    return f"python {script} {task} hydra.run.dir={shlex.quote(str(output_dir))}".replace("  ", " ")
+
+
 def _signal_of(err: BaseException, received: dict) -> int | None:
     if received.get("signum") is not None:
         return received["signum"]
@@ -128,7 +145,7 @@ def recorded_run(record: RunRecord) -> Iterator[contextlib.ExitStack]:
             if ddp.is_rank_zero():
                 if signum is not None:
                     name = signal.Signals(signum).name
-                    error = f"interrupted by {name}; run the same command again to resume from checkpoints/last.ckpt (ckpt_path=auto)"
+                    error = f"interrupted by {name}; to resume from checkpoints/last.ckpt, run: {resume_command(record.output_dir)}"
                     status = "interrupted"
                 else:
                     error, status = f"{type(err).__name__}: {err}", "failed"

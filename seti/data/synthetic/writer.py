@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,44 @@ def _mismatch_error(root: Path, found: dict, wanted: dict, what: str) -> Cadence
     )
 
 
+def _file_record(root: Path, tables: dict[str, list[tuple[str, Any]]]) -> dict:
+    """What a reuse verifies cheaply: the sha256 of each CSV and the byte size every cadence file has."""
+    sizes = {cadence_path(root, split, i).stat().st_size for split, rows in tables.items() for i, _ in rows}
+    return {
+        "csv_sha256": {name: _sha256(root / name) for name in (LABELS_CSV, TEST_LABELS_CSV, SUBMISSION_CSV)},
+        "cadence_bytes": sizes.pop() if len(sizes) == 1 else None,
+    }
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def verify_dataset(root: Path, manifest: dict) -> str | None:
+    """Why a finished dataset no longer matches its manifest's record (a CSV edited or gone, a cadence file
+    missing, replaced or of the wrong size), or None. Reads the CSVs and stats every cadence: seconds for the
+    Kaggle size. A manifest without a record (older datasets) is taken as it is."""
+    record = manifest.get("check")
+    if not isinstance(record, dict):
+        return None
+    for name, digest in (record.get("csv_sha256") or {}).items():
+        path = root / name
+        if not path.is_file() or _sha256(path) != digest:
+            return f"{path} is missing or differs from the one written with the dataset"
+    size = record.get("cadence_bytes")
+    for split, name in (("train", LABELS_CSV), ("test", TEST_LABELS_CSV)):
+        text = (root / name).read_text().splitlines()[1:]
+        for line in text:
+            path = cadence_path(root, split, line.split(",", 1)[0])
+            try:
+                info = path.stat()
+            except OSError as err:
+                return f"{path}: {err.strerror or err}"
+            if not stat.S_ISREG(info.st_mode) or (size is not None and info.st_size != size):
+                return f"{path} is not a regular file of {size} bytes"
+    return None
+
+
 def _check_args(n: int, test_n: int, positive_rate: float, seed: int, workers: int) -> None:
     if int(n) != n or n <= 0:
         raise ValueError(f"n must be a positive integer, got {n}")
@@ -197,6 +236,7 @@ def write_dataset(
     atomic_write_text(root / SUBMISSION_CSV, table([(i, 0.5) for i, _ in tables["test"]]))
     elapsed = time.perf_counter() - started
     manifest = dict(key)
+    manifest["check"] = _file_record(root, tables)
     manifest.update(
         {
             "generator": "seti.data.synthetic",
@@ -341,6 +381,12 @@ def ensure_dataset(
             return False
         if {k: found.get(k) for k in key} != key:
             raise _mismatch_error(root, found, key, "a complete")
+        problem = verify_dataset(root, found)
+        if problem is not None:
+            log.warning(
+                "synthetic dataset %s is damaged (%s): checking every file and regenerating the bad ones", root, problem
+            )
+            return False
         return True
 
     if finished():
