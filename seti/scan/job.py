@@ -121,7 +121,7 @@ def _npz_bytes(**arrays: np.ndarray) -> bytes:
 
 def scan(cfg: DictConfig | dict) -> dict:
     """scan.py's job (see the module docstring); returns the summary it writes."""
-    from seti.inference import resolve_device
+    from seti.runtime import resolve_device
     from seti.scan.models import blend_scores, load_model, score_windows
 
     settings = ScanSettings.from_config(cfg)
