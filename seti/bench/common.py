@@ -76,6 +76,7 @@ class Settings:
     predict_batch: int = 8
     num_workers: int = 0
     ensemble_members: int = 6
+    concurrent_jobs: list = field(default_factory=lambda: [2])
     budget_s: float = 600.0
 
 

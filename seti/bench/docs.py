@@ -74,12 +74,30 @@ def gpu_markdown(results: dict) -> str:
                 for m, c in compiled.items()
             ),
         ]
+    concurrent = results.get("concurrent") or {}
+    if concurrent:
+        lines += [
+            "",
+            "| jobs at once | model | batch | samples/s, all jobs | one job alone | speedup |",
+            "|---|---|---|---|---|---|",
+        ]
+        for p in concurrent.values():
+            total = (
+                _fmt(p.get("samples_per_s_total"))
+                if p.get("status") == "ok"
+                else f"{p.get('status')}: {p.get('error', '')[:60]}"
+            )
+            lines.append(
+                f"| {p.get('jobs', 'n/a')} | {p.get('model', 'n/a')} | {p.get('batch', 'n/a')} | {total} "
+                f"| {_fmt(p.get('one_job_samples_per_s'))} | {_fmt(p.get('speedup'), 2)} |"
+            )
     proj = results.get("projections") or {}
     if proj:
         lines += [
             "",
-            f"| projected wall time, one job at a time | at batch {settings['ladder'][0]} | at each model's fastest batch |",
-            "|---|---|---|",
+            f"| projected wall time | one job at a time, batch {settings['ladder'][0]} | one at a time, each model's fastest"
+            " batch | fastest batch, jobs at once |",
+            "|---|---|---|---|",
         ]
         for name in ("founding_study", "augmentation_study"):
             entry = proj[name]
@@ -88,8 +106,11 @@ def gpu_markdown(results: dict) -> str:
                 f"{name.replace('_', ' ')} ({'/'.join(study['models'])} x {'/'.join(study['augs'])} x {study['folds']} folds"
                 f" x {study['epochs']} epochs)"
             )
+            parallel = entry["best_batch"].get("parallel")
+            at_once = f"{_fmt(parallel['hours'], 2)} h ({parallel['jobs']} jobs)" if parallel else "n/a"
             lines.append(
-                f"| {label} | {_fmt(entry['reference_batch']['hours'], 2)} h | {_fmt(entry['best_batch']['hours'], 2)} h |"
+                f"| {label} | {_fmt(entry['reference_batch']['hours'], 2)} h | {_fmt(entry['best_batch']['hours'], 2)} h "
+                f"| {at_once} |"
             )
         lines += ["", f"Formula: {proj['formula']}."]
         if proj.get("stand_in"):

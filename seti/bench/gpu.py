@@ -2,9 +2,9 @@
 
 Per model, in order (the levers first): the bare-loop batch ladder up to the fastest batch; train.py's path
 at the reference batch and at the fastest; torch.compile on vs off at the fastest batch; predict for one
-member. Then the ensemble predict, then the projections. Every phase saves the JSON, so a cut-off run
-keeps its numbers, and anything skipped is named with the reason. Without CUDA (or tiny) the same code
-runs tiny settings, so CI exercises every line.
+member. Then N train.py jobs at once, the ensemble predict, and the projections. Every phase saves the
+JSON, so a cut-off run keeps its numbers, and anything skipped is named with the reason. Without CUDA (or
+tiny) the same code runs tiny settings, so CI exercises every line.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import time
 from pathlib import Path
 
 from seti.bench.common import GIB, Clock, Settings, measure
+from seti.bench.concurrent import concurrent_jobs
 from seti.bench.docs import DOCS, gpu_markdown, write_docs_section
 from seti.bench.predict import predict_defaults, predict_rate
 from seti.bench.study import augmentation_study_config, projections, study_values
 from seti.bench.train import bare_loop, train_path
 
 #: seconds a phase needs before it is started: compiling takes minutes; each later model needs its turn
-COMPILE_MIN_S, MODEL_RESERVE_S, RUN_RESERVE_S, ENSEMBLE_MIN_S = 120.0, 60.0, 30.0, 20.0
+COMPILE_MIN_S, MODEL_RESERVE_S, RUN_RESERVE_S, CONCURRENT_MIN_S, ENSEMBLE_MIN_S = 120.0, 60.0, 30.0, 60.0, 20.0
 
 
 def gpu_settings(tiny: bool, budget_s: float | None = None) -> Settings:
@@ -48,6 +49,7 @@ def gpu_settings(tiny: bool, budget_s: float | None = None) -> Settings:
         predict_batch=int(predict_defaults().batch_size),
         num_workers=min(int(study.data.num_workers), os.cpu_count() or 1),
         ensemble_members=6,
+        concurrent_jobs=[2, 4],
         budget_s=budget_s or 480.0,
     )
 
@@ -103,6 +105,7 @@ class GpuRun:
             "models": {},
             "predict": {},
             "compile": {},
+            "concurrent": {},
             "skipped": [],
         }
 
@@ -204,11 +207,36 @@ class GpuRun:
         else:
             self.skip(f"{model} predict", "no finished train.py run to predict with")
 
+    def concurrent(self) -> None:
+        """N train.py jobs at once at the first model's fastest batch, against that batch's single job."""
+        self.skip("concurrent jobs with MPS", "this script does not start MPS (it changes the GPU for every process)")
+        model = self.settings.models[0]
+        entry = self.results["models"].get(model) or {}
+        batch = entry.get("best_batch")
+        one = ((entry.get("runs") or {}).get(str(batch)) or {}).get("train_path") or {}
+        for jobs in self.settings.concurrent_jobs:
+            if one.get("status") != "finished":
+                self.skip(f"{jobs} concurrent jobs", f"no finished single {model} job at batch {batch} to compare with")
+                continue
+            if self.clock.left() < CONCURRENT_MIN_S + ENSEMBLE_MIN_S:
+                self.skip(f"{jobs} concurrent jobs", f"time budget ({self.clock.left():.0f} s left)")
+                continue
+            out = self.work_dir / "runs" / f"{model}-bs{batch}-x{jobs}"
+            timeout = self.clock.left() - ENSEMBLE_MIN_S
+            args = (model, batch, jobs, self.settings, self.root, out, self.device, timeout)
+            point = measure(concurrent_jobs, *args, device=self.device)
+            total, single = point.get("samples_per_s_total"), one.get("meter_samples_per_s")
+            point.update(
+                model=model, one_job_samples_per_s=single, speedup=total / single if total and single else None
+            )
+            self.results["concurrent"][f"{model}_x{jobs}"] = point
+            self.save()
+
     def run(self) -> dict:
         s = self.settings
         for index, model in enumerate(s.models):
             self.model(model, len(s.models) - index)
-        self.skip("concurrent jobs (with and without MPS)", "not measured by this script yet")
+        self.concurrent()
         all_runs = [d for dirs in self.run_dirs.values() for d in dirs]
         if not all_runs:
             self.skip("ensemble predict", "no finished train.py run")

@@ -33,7 +33,7 @@ def probe(model_name: str, batch: int, image_size: Sequence[int]) -> dict:
 
 def bench_memory(models: Sequence[str], batch_size: int, image_size: Sequence[int]) -> list[dict]:
     """:func:`probe` per model, each in a fresh ``python -m seti.bench.memory`` (this checkout's seti first on
-    the path); a model that fails is recorded with its last error line."""
+    the path); a model that fails is recorded with its error, and the next one still runs."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_package_parent(), os.environ.get("PYTHONPATH")]))}
     out = []
     for name in models:
@@ -43,12 +43,13 @@ def bench_memory(models: Sequence[str], batch_size: int, image_size: Sequence[in
             text=True,
             env=env,
         )
-        if proc.returncode != 0:
+        printed = proc.stdout.strip().splitlines()
+        if printed and printed[-1].startswith("{"):
+            measured = json.loads(printed[-1])
+        else:  # killed before it could print (the kernel's out-of-memory killer, a signal)
             lines = proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"]
-            out.append({"model": name, "error": lines[-1]})
-        else:
-            measured = json.loads(proc.stdout.strip().splitlines()[-1])
-            out.append({**measured, "batch_size": batch_size, "image_size": list(image_size)})
+            measured = {"model": name, "error": lines[-1]}
+        out.append({**measured, "batch_size": batch_size, "image_size": list(image_size)})
     return out
 
 
@@ -63,7 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("height", type=int)
     parser.add_argument("width", type=int)
     args = parser.parse_args(argv)
-    print(json.dumps(probe(args.model, args.batch, (args.height, args.width))))
+    try:
+        result = probe(args.model, args.batch, (args.height, args.width))
+    except Exception as err:  # noqa: BLE001 - reported as this model's result; the caller goes on to the next
+        message = str(err).splitlines()[0] if str(err) else ""
+        print(json.dumps({"model": args.model, "error": f"{type(err).__name__}: {message}"}))
+        return 1
+    print(json.dumps(result))
     return 0
 
 

@@ -20,7 +20,8 @@ PROJECTION_FORMULA = (
     "hours = augs x folds x sum over models of [epochs x (train_cadences / train_rate + val_cadences / eval_rate)"
     " + val_cadences / eval_rate] / 3600: one job at a time; train_rate = the train.py path's samples/s at that"
     " batch, eval_rate = the predict path's cadences/s for one member of that model; the last term is the"
-    " best checkpoint's validation predictions that train.py writes after fitting"
+    " best checkpoint's validation predictions that train.py writes after fitting; with N jobs at once, hours"
+    " / speedup, the speedup (N jobs' summed samples/s over one job's) measured for the first model only"
 )
 
 
@@ -88,11 +89,17 @@ def projections(results: dict, settings: Settings) -> dict:
                 batches = {m: batches[stand_in] for m in study["models"]}
             else:
                 rates_eval = eval_rates
-            entry[label] = {
-                "batch": batches,
-                "train_rates": train_rates,
-                "eval_rates": rates_eval,
-                "hours": project_hours(study, train_rates, rates_eval),
-            }
+            hours = project_hours(study, train_rates, rates_eval)
+            entry[label] = {"batch": batches, "train_rates": train_rates, "eval_rates": rates_eval, "hours": hours}
+        parallel = best_concurrency(results)
+        if parallel and entry["best_batch"]["hours"]:
+            entry["best_batch"]["parallel"] = {**parallel, "hours": entry["best_batch"]["hours"] / parallel["speedup"]}
         out[name] = entry
     return out
+
+
+def best_concurrency(results: dict) -> dict | None:
+    """The measured number of jobs at once with the highest speedup over one job, if any beat one job."""
+    points = [p for p in (results.get("concurrent") or {}).values() if (p.get("speedup") or 0) > 1]
+    best = max(points, key=lambda p: p["speedup"], default=None)
+    return {"jobs": best["jobs"], "speedup": best["speedup"]} if best else None

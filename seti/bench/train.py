@@ -117,21 +117,12 @@ def step_clock(warmup: int, steps: int):
     return CLOCKS[-1]
 
 
-def train_path(
-    model_name: str,
-    batch: int,
-    settings: Settings,
-    root: Path,
-    out_dir: Path,
-    device,
-    extra: Sequence[str] = (),
-) -> dict:
-    """train.py's own path on Kaggle-layout files: the real Hydra config and ``seti.training.pipeline.train``
-    for ``warmup + steps`` training batches (data.transforms=device where the config has it)."""
+def train_overrides(
+    model_name: str, batch: int, settings: Settings, root: Path, device, extra: Sequence[str] = ()
+) -> list[str]:
+    """train.py's command line for a measured run: Kaggle-layout files at ``root``, ``warmup + steps``
+    training batches, one validation batch, no test stage (data.transforms=device where the config has it)."""
     from omegaconf import OmegaConf
-
-    from seti.runtime import resolve_switch
-    from seti.training.pipeline import train
 
     h, w = settings.image_size
     overrides = [
@@ -153,15 +144,36 @@ def train_path(
         "test_after_fit=false",
         "skip_finished=false",
         "ckpt_path=null",
-        f"paths.output_dir={out_dir}",
-        f"+callbacks.bench_clock._target_={__name__}.step_clock",
-        f"+callbacks.bench_clock.warmup={settings.warmup}",
-        f"+callbacks.bench_clock.steps={settings.steps}",
         *extra,
     ]
     if OmegaConf.select(compose("train", overrides), "data.transforms", default=None) is not None:
         overrides.append("data.transforms=device")
-    cfg = compose("train", overrides)
+    return overrides
+
+
+def train_path(
+    model_name: str,
+    batch: int,
+    settings: Settings,
+    root: Path,
+    out_dir: Path,
+    device,
+    extra: Sequence[str] = (),
+) -> dict:
+    """train.py's own path in this process: the real Hydra config (:func:`train_overrides`) and
+    ``seti.training.pipeline.train``, timed by a :func:`step_clock` over the steps after the warm-up."""
+    from omegaconf import OmegaConf
+
+    from seti.runtime import resolve_switch
+    from seti.training.pipeline import train
+
+    clock_overrides = [
+        f"paths.output_dir={out_dir}",
+        f"+callbacks.bench_clock._target_={__name__}.step_clock",
+        f"+callbacks.bench_clock.warmup={settings.warmup}",
+        f"+callbacks.bench_clock.steps={settings.steps}",
+    ]
+    cfg = compose("train", [*train_overrides(model_name, batch, settings, root, device, extra), *clock_overrides])
     CLOCKS.clear()
     reset_peak(device)
     started = time.perf_counter()
