@@ -194,6 +194,7 @@ def train_path(
         "compile": resolve_switch(OmegaConf.select(cfg, "model.compile", default=False), cuda),
         "overrides": list(extra),
         "wall_s": wall_s,
+        **({"error": summary.get("error")} if summary.get("error") else {}),
     }
 
 
@@ -204,17 +205,17 @@ def bench_train(root: Path, model_name: str, batch_size: int, batches: int, imag
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     settings = Settings(
-        tiny=device.type != "cuda",
         models=[model_name],
         image_size=tuple(image_size),
         ladder=[batch_size],
         warmup=3,
         steps=batches,
-        num_folds=10,
         num_workers=workers,
     )
     with tempfile.TemporaryDirectory(prefix="seti-bench-train-") as out:
         path = train_path(model_name, batch_size, settings, root, Path(out) / "run", device)
+    if not path["samples_per_s"]:
+        raise RuntimeError(f"train.py's path did not finish ({path['status']}): {path.get('error')}")
     bare = bare_loop(model_name, batch_size, settings, device)
     return {
         "model": model_name,
