@@ -138,3 +138,20 @@ def measure(fn, *args, device, **kwargs) -> dict:
         result = {"status": "oom" if _is_oom(err) else "error", "error": f"{type(err).__name__}: {message}"}
     _free(device)
     return result
+
+
+def machine_info(device) -> dict:
+    """What the figures were measured on, for the record beside them."""
+    import os
+    import platform
+
+    import torch
+
+    cuda = device.type == "cuda"
+    return {
+        "device": torch.cuda.get_device_name(device) if cuda else f"CPU ({platform.machine()})",
+        "gpu_memory_gib": torch.cuda.get_device_properties(device).total_memory / GIB if cuda else None,
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import tempfile
-import time
 from pathlib import Path
 
-from seti.bench.common import GIB, Clock, Settings, measure
+from seti.bench.common import Clock, Settings, machine_info, measure
 from seti.bench.concurrent import concurrent_jobs
 from seti.bench.docs import DOCS, gpu_markdown, write_docs_section
 from seti.bench.predict import predict_defaults, predict_rate
@@ -54,19 +52,6 @@ def gpu_settings(tiny: bool, budget_s: float | None = None) -> Settings:
     )
 
 
-def machine(device) -> dict:
-    import torch
-
-    cuda = device.type == "cuda"
-    return {
-        "device": torch.cuda.get_device_name(device) if cuda else f"CPU ({platform.machine()})",
-        "gpu_memory_gib": torch.cuda.get_device_properties(device).total_memory / GIB if cuda else None,
-        "cpus": os.cpu_count(),
-        "torch": torch.__version__,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
-
-
 class GpuRun:
     """One ``gpu`` run: its settings, device, clock, data and the results dict each phase fills in."""
 
@@ -94,7 +79,7 @@ class GpuRun:
         self.results: dict = {
             "mode": "tiny" if settings.tiny else "gpu",
             "complete": False,
-            "machine": machine(self.device),
+            "machine": machine_info(self.device),
             "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.__dict__.items()},
             "data": {
                 "root": str(self.root),
