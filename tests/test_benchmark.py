@@ -187,6 +187,9 @@ def test_train_ratio_is_against_the_bare_loop_of_the_same_run(bench):
     assert result["model"] == "tiny" and result["batch_size"] == 2 and result["device"] == "cpu"
     assert train.CLOCKS[-1].samples == 2 * 2  # batch x timed steps, warm-up excluded
     assert finite(result["lightning_wall_s"]) and finite(result["bare_wall_s"])
+    # more steps than the fold's batches: the clock times the batches there are instead of giving no rate
+    short = train.bench_train(bench["root"], "tiny", 2, 50, (32, 64), 0)
+    assert finite(short["lightning_samples_per_s"]) and 0 < train.CLOCKS[-1].samples < 2 * 50
 
 
 def test_memory_probe_runs_each_model_in_its_own_process():

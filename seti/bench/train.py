@@ -88,7 +88,7 @@ def step_clock(warmup: int, steps: int):
     """Hydra target of the train.py-path runs' extra callback: wall-clock training samples/s over the steps
     after ``warmup``, data waits included, as the pipeline's ThroughputMeter counts them, but without the
     warm-up steps (cuDNN autotuning, compilation) that the meter's whole-epoch figure includes. Synchronises
-    the device only twice."""
+    the device only twice. An epoch shorter than ``warmup + steps`` batches is timed up to its last batch."""
     from lightning.pytorch.callbacks import Callback
 
     from seti.runtime import synchronize
@@ -108,6 +108,18 @@ def step_clock(warmup: int, steps: int):
                     self.seconds = now - self.mark
             if batch_idx >= warmup:
                 self.samples += int(batch[0].shape[0])
+
+        def on_validation_start(self, trainer, pl_module) -> None:
+            self._stop_early(pl_module)
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            self._stop_early(pl_module)
+
+        def _stop_early(self, pl_module) -> None:
+            """The epoch had fewer than ``warmup + steps`` batches (small data): time the steps it had."""
+            if self.mark is not None and self.seconds is None and self.samples:
+                synchronize(pl_module.device)
+                self.seconds = time.perf_counter() - self.mark
 
         @property
         def samples_per_s(self) -> float | None:
