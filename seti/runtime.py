@@ -125,3 +125,10 @@ def autocast_for(device: torch.device, precision: str | None):
     if precision.startswith("16") and device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.float16)
     return contextlib.nullcontext()
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on ``device`` (CUDA runs asynchronously), so a clock read next is true; a no-op
+    on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
