@@ -4,6 +4,7 @@
   python scripts/benchmark.py train    [--root ROOT] [--model tiny] [--batch-size 32] [--batches 30] [--memory-models tiny b0]
   python scripts/benchmark.py predict  --ckpt RUN_DIR_OR_CKPT [--root ROOT]
   python scripts/benchmark.py all      --ckpt RUN_DIR_OR_CKPT     # data, train and predict
+  python scripts/benchmark.py scan     --ckpt RUN_DIR_OR_CKPT [--cadence A1.h5 B.h5 A2.h5 C.h5 A3.h5 D.h5] [--fchans 32768]
   python scripts/benchmark.py gpu      [--json PATH] [--docs PATH] [--tiny] [--budget-s 480] [--work-dir DIR]
   python scripts/benchmark.py gpu      --from-json PATH [--docs PATH]     # re-render a run's table into the docs
 
@@ -49,14 +50,24 @@ def run_predict(args, root: Path) -> dict:
     return {"predict": bench_predict(args.ckpt, root, args.batch_size)}
 
 
+def run_scan(args) -> dict:
+    """windows/s, peak memory and the time shares of scan.py on an observation cadence (a synthetic one of
+    --fchans channels by default), projected to a full GBT high-resolution cadence."""
+    from seti.scan.benchmark import benchmark_scan, format_report
+
+    result = benchmark_scan(args.ckpt, args.cadence, fchans=args.fchans)
+    print(format_report(result), file=sys.stderr)
+    return {"scan": result}
+
+
 #: subcommand -> the function that runs it on the dataset; ``all`` runs them in this order
 SUBCOMMANDS = {"data": run_data, "train": run_train, "predict": run_predict}
-NEEDS_CKPT = {"predict", "all"}
+NEEDS_CKPT = {"predict", "all", "scan"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=[*SUBCOMMANDS, "all", "gpu"])
+    parser.add_argument("what", choices=[*SUBCOMMANDS, "all", "gpu", "scan"])
     parser.add_argument("--root", type=Path, default=None, help="Kaggle-layout data (default: the synthetic default)")
     parser.add_argument("--n", type=int, default=200, help="cadences for the data benchmark")
     parser.add_argument("--model", default="tiny")
@@ -68,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory-batch-size", type=int, default=16)
     parser.add_argument("--memory-image-size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"))
     parser.add_argument("--ckpt", default=None, help="checkpoint, run dir or sweep dir (predict)")
+    parser.add_argument("--cadence", nargs=6, default=None, metavar="FILE", help="scan: six .h5/.fil files, ABACAD")
+    parser.add_argument("--fchans", type=int, default=2**15, help="scan: channels of the synthetic cadence")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--tiny", action="store_true", help="gpu: tiny settings even where CUDA is available")
     parser.add_argument(
@@ -108,10 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     from seti.atomic import atomic_write_text
     from seti.bench.common import ensure_root
 
-    root = ensure_root(args.root)
     results: dict = {}
-    for name in SUBCOMMANDS if args.what == "all" else [args.what]:
-        results.update(SUBCOMMANDS[name](args, root))
+    if args.what == "scan":
+        results.update(run_scan(args))
+    else:
+        root = ensure_root(args.root)
+        for name in SUBCOMMANDS if args.what == "all" else [args.what]:
+            results.update(SUBCOMMANDS[name](args, root))
     text = json.dumps(results, indent=2, default=float)
     print(text)
     if args.json:
