@@ -23,13 +23,14 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from seti.atomic import temp_name
+from seti.errors import SetiError
 
 
-class CheckpointLoadError(ValueError):
+class CheckpointLoadError(SetiError, ValueError):
     """A checkpoint that cannot be resumed from or loaded: the message names the file and the fix."""
 
 
-class PretrainedWeightsError(FileNotFoundError):
+class PretrainedWeightsError(SetiError, FileNotFoundError):
     """The local weights file is missing, unreadable or does not fit the model."""
 
 

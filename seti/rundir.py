@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from seti.atomic import atomic_write_json
+from seti.errors import SetiError
 
 METRICS_JSON = "metrics.json"
 VAL_PREDICTIONS_CSV = "val_predictions.csv"
@@ -139,7 +140,7 @@ class RunMetrics:
         return self.status == "finished"
 
 
-class MetricsFileError(ValueError):
+class MetricsFileError(SetiError, ValueError):
     """metrics.json exists but cannot be read: the message names the file."""
 
 

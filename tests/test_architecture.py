@@ -14,6 +14,15 @@ from seti.rundir import RunMetrics, read_metrics, write_metrics
 
 #: module -> packages it must never load (directly or through anything it imports)
 LAYERS = {
+    "seti.errors": [
+        "seti.data",
+        "seti.models",
+        "seti.training",
+        "seti.inference",
+        "seti.report",
+        "seti.figures",
+        "torch",
+    ],
     "seti.atomic": ["seti.data", "seti.models", "seti.training", "seti.inference", "seti.report", "seti.figures"],
     "seti.runtime": ["seti.data", "seti.models", "seti.training", "seti.inference", "seti.report", "seti.figures"],
     "seti.metrics": ["seti.data", "seti.models", "seti.training", "seti.inference", "seti.report", "seti.figures"],
@@ -85,3 +94,25 @@ def test_run_metrics_round_trip_keeps_every_committed_field(tmp_path):
         assert {k: again[k] for k in original} == original, path
     odd = RunMetrics.from_dict({"status": "finished", "best_val_auroc": float("nan"), "future_key": [1, 2]})
     assert odd.to_dict()["best_val_auroc"] is None and odd.to_dict()["future_key"] == [1, 2]
+
+
+def test_every_refusal_is_a_seti_error():
+    """Each error class the library defines derives from seti.errors.SetiError (one ``except`` catches every
+    refusal) and keeps its builtin base, so older ``except ValueError`` code still works."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import seti
+    from seti.errors import SetiError
+
+    found = {}
+    for info in pkgutil.walk_packages(seti.__path__, "seti."):
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if inspect.isclass(obj) and obj.__module__ == info.name and issubclass(obj, Exception):
+                found[f"{info.name}.{name}"] = obj
+    assert len(found) >= 10, sorted(found)
+    strays = sorted(name for name, cls in found.items() if not issubclass(cls, SetiError))
+    assert strays == [], f"error classes outside SetiError: {strays}"
+    assert all(len(cls.__mro__) > 3 for cls in found.values() if cls is not SetiError)

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from seti.errors import SetiError
+
 #: panels x time rows x frequency channels, cadence order A B A C A D
 CADENCE_SHAPE = (6, 273, 256)
 CADENCE_DTYPE = np.float16
@@ -29,7 +31,7 @@ TEST_LABELS_CSV = "test_labels.csv"  # synthetic data only: Kaggle's test labels
 MAD_TO_STD = 1.4826
 
 
-class CadenceDataError(ValueError):
+class CadenceDataError(SetiError, ValueError):
     """Bad input data: the message names the file or row and says how to fix it."""
 
 

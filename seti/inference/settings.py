@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from seti import runtime
+from seti.errors import SetiError
 from seti.models.scoring import check_tta
 from seti.rundir import CHECKPOINT_NAMES
 
@@ -28,7 +29,7 @@ BLENDS = ("mean", "rank")
 CHECKS = ("header", "full")
 
 
-class PredictError(ValueError):
+class PredictError(SetiError, ValueError):
     """A bad predict.py input (key, path, output): the message names it and says how to fix it."""
 
 

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from seti.errors import SetiError
+
 __all__ = ["ReportError", "Report", "REPORT_MD", "REPORT_HTML"]
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 
 
-class ReportError(ValueError):
+class ReportError(SetiError, ValueError):
     """Nothing to report (e.g. no run directories), or runs that must not be paired; the message says why."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from seti.data.layout import OFF_PANELS, ON_PANELS
+from seti.errors import SetiError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ SUFFIXES = (".h5", ".fil")
 N_FILES = 6
 
 
-class ScanError(ValueError):
+class ScanError(SetiError, ValueError):
     """A bad scan input (file, cadence, checkpoint, output): the message names it and says how to fix it."""
 
 

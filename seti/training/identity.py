@@ -22,6 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from seti.atomic import atomic_write_bytes, atomic_write_text
+from seti.errors import SetiError
 from seti.rundir import HYDRA_DIR, HYDRA_KEPT, RUN_CONFIG_YAML
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ NOT_IGNORED = ("data.root",)
 ON_CONFIG_CHANGE = ("refuse", "force")
 
 
-class ConfigChanged(ValueError):
+class ConfigChanged(SetiError, ValueError):
     """The run directory holds a run made with another config."""
 
 

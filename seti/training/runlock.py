@@ -15,13 +15,15 @@ import socket
 import time
 from pathlib import Path
 
+from seti.errors import SetiError
+
 LOCK_NAME = ".run.lock"
 #: how long a claimant waits when the recorded owner has exited but a child (a DataLoader worker) still
 #: holds the inherited lock for the moment it takes to notice
 EXITING_OWNER_WAIT_S = 15.0
 
 
-class RunDirBusy(RuntimeError):
+class RunDirBusy(SetiError, RuntimeError):
     """Another live process trains this run directory."""
 
 

@@ -30,6 +30,7 @@ import torch
 from seti.atomic import atomic_write_bytes, atomic_write_text
 from seti.data.layout import ON_PANELS
 from seti.data.synthetic import FCHANS, TCHANS, SyntheticParams, render_numpy, sample_needle
+from seti.errors import SetiError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ BANK_VERSION = 1
 BANK_DIR_KEY = "data.needle_bank_dir"
 
 
-class NeedleBankError(OSError):
+class NeedleBankError(SetiError, OSError):
     """The bank's folder cannot hold the bank (not a folder, not writable)."""
 
 
