@@ -221,3 +221,13 @@ def test_cli_runs_every_subcommand_at_tiny_size(bench):
 def test_cli_refuses_predict_without_a_checkpoint_before_any_work(tmp_path):
     proc = run_script("scripts/benchmark.py", ["all", "--root", str(tmp_path / "none")], tmp_path, check=False)
     assert proc.returncode == 2 and "all needs --ckpt" in proc.stderr
+
+
+def test_cli_scan_needs_a_checkpoint_and_takes_six_files(tmp_path):
+    """`benchmark.py scan` is wired to seti.scan.benchmark: refused without --ckpt before any work, and its
+    --cadence takes exactly the six files of an ABACAD cadence (its measurement is tested in test_scan.py)."""
+    proc = run_script("scripts/benchmark.py", ["scan"], tmp_path, check=False)
+    assert proc.returncode == 2 and "scan needs --ckpt" in proc.stderr
+    five = [f"{name}.h5" for name in "ABACA"]
+    proc = run_script("scripts/benchmark.py", ["scan", "--ckpt", "x", "--cadence", *five], tmp_path, check=False)
+    assert proc.returncode == 2 and "--cadence: expected 6 arguments" in proc.stderr
