@@ -2,18 +2,18 @@
 
 Only tests that ask for ``sample_root`` / ``sample_copy`` need the sample; without it they SKIP with a
 one-line reason, and everything else runs. CI (``.ci/run``) sets SETI_SAMPLE_DIR and fails if the
-sample is missing, so there the sample tests always run.
+sample is missing, so there the sample tests always run. Paths and ways to run a job live in helpers.py.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, SAMPLE_ROOT  # noqa: F401 - REPO re-exported for older imports
+from helpers import SAMPLE_ROOT
+from wandb_offline import read_complete_run  # noqa: F401 - test_report.py imports it from here
 
 SAMPLE_MISSING = (
     f"needs the 8-cadence Kaggle sample (train_labels.csv, train/, test/) at {SAMPLE_ROOT}: "
@@ -48,31 +48,3 @@ def sample_copy(tmp_path: Path, sample_root: Path) -> Path:
     for path in root.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
     return root
-
-
-def read_complete_run(directory: Path, timeout: float = 60.0):
-    """The W&B offline run file under ``directory``, read once it is complete.
-
-    ``run.finish()`` can return while W&B's service process is still writing the ``.wandb`` file (a reader
-    then sees only its header), so poll until the file holds the run's exit record, with a timeout.
-    """
-    from seti.training.wandb_offline import find_run_files, read_offline_run
-
-    deadline = time.monotonic() + timeout
-    last = "no run-*.wandb file yet"
-    while True:
-        files = find_run_files(directory)
-        if len(files) > 1:
-            pytest.fail(f"expected one W&B run file under {directory}, found {files}")
-        if files:
-            try:
-                logged = read_offline_run(files[0])
-            except Exception as exc:  # a block still being written: not yet parseable  # noqa: BLE001
-                last = f"unreadable so far: {exc!r}"
-            else:
-                if logged.exit_code is not None:
-                    return logged
-                last = f"no exit record yet ({len(logged.history)} history rows)"
-        if time.monotonic() > deadline:
-            pytest.fail(f"the W&B run file under {directory} was not complete after {timeout:.0f} s: {last}")
-        time.sleep(0.2)
