@@ -166,3 +166,23 @@ def train_in_process(overrides: Sequence[str], run_dir: Path, *, home: Path | No
 def read_metrics_json(run_dir: Path) -> dict:
     """A run directory's metrics.json as a plain dict."""
     return json.loads((Path(run_dir) / "metrics.json").read_text())
+
+
+def auroc_by_hand(target, pred) -> float:
+    """Mann-Whitney, independent of every AUROC in seti: share of (positive, negative) pairs ranked right, ties half."""
+    import numpy as np
+
+    target, pred = np.asarray(target), np.asarray(pred, dtype=np.float64)
+    pos, neg = pred[target == 1], pred[target == 0]
+    return float(((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])).mean())
+
+
+def score_checkpoint(run_dir: Path, root: Path, split: str, ids: Sequence[str], which: str = "best"):
+    """A run's ``checkpoints/<which>.ckpt`` re-scored by the predict path (not the Trainer) on ``ids`` of
+    ``root/<split>``: its probabilities in ``ids`` order, as a numpy array."""
+    from seti.inference.ensemble import predict_ids
+    from seti.inference.members import find_checkpoints, load_members
+
+    members = load_members(find_checkpoints(run_dir, which))
+    frame = predict_ids(members, Path(root), split, list(ids), num_workers=0, batch_size=8)
+    return frame[members[0].name].to_numpy()
