@@ -48,3 +48,26 @@ def sample_copy(tmp_path: Path, sample_root: Path) -> Path:
     for path in root.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
     return root
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """A tiny synthetic set in the Kaggle layout (12 labelled cadences, 3 positive; 2 test): the always-present
+    stand-in for the sample in tests of the layout, the folds and the DataModule."""
+    from seti.data.synthetic import SyntheticParams, write_dataset
+
+    root = tmp_path_factory.mktemp("synthetic") / "data"
+    return write_dataset(
+        root, n=12, test_n=2, positive_rate=0.25, seed=5, params=SyntheticParams(engine="numpy"), progress=False
+    )
+
+
+@pytest.fixture(params=["sample", "synthetic"])
+def writable_root(request, tmp_path: Path) -> Path:
+    """A writable copy of the sample (skipped without it) and of the synthetic set: tests that break files."""
+    source = request.getfixturevalue("sample_root" if request.param == "sample" else "synthetic_root")
+    root = tmp_path / request.param
+    shutil.copytree(source, root)
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return root
