@@ -74,9 +74,10 @@ def test_cpu_study_sweeps_training_seeds_over_one_fold_split():
 
 @pytest.mark.parametrize("aug", ["none", "light", "strong"])
 @pytest.mark.parametrize("model", ["tiny", "b0"])
-def test_data_and_model_instantiate(model, aug):
+def test_data_and_model_instantiate(model, aug, tmp_path):
     cfg = compose_train(
-        ["data=kaggle", f"data.root={NO_ROOT}", f"model={model}", f"aug={aug}", "data.image_size=[32,32]"]
+        ["data=kaggle", f"data.root={NO_ROOT}", f"model={model}", f"aug={aug}", "data.image_size=[32,32]"],
+        output_dir=tmp_path,
     )
     dm = instantiate(cfg.data, aug=cfg.aug, _recursive_=False)
     net = instantiate(cfg.model, in_chans=dm.in_chans, _convert_="partial")
