@@ -2,18 +2,18 @@
 
 Only tests that ask for ``sample_root`` / ``sample_copy`` need the sample; without it they SKIP with a
 one-line reason, and everything else runs. CI (``.ci/run``) sets SETI_SAMPLE_DIR and fails if the
-sample is missing, so there the sample tests always run.
+sample is missing, so there the sample tests always run. Paths and ways to run a job live in helpers.py.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, SAMPLE_ROOT  # noqa: F401 - REPO re-exported for older imports
+from helpers import SAMPLE_ROOT
+from wandb_offline import read_complete_run  # noqa: F401 - test_report.py imports it from here
 
 SAMPLE_MISSING = (
     f"needs the 8-cadence Kaggle sample (train_labels.csv, train/, test/) at {SAMPLE_ROOT}: "
@@ -50,29 +50,24 @@ def sample_copy(tmp_path: Path, sample_root: Path) -> Path:
     return root
 
 
-def read_complete_run(directory: Path, timeout: float = 60.0):
-    """The W&B offline run file under ``directory``, read once it is complete.
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """A tiny synthetic set in the Kaggle layout (12 labelled cadences, 3 positive; 2 test): the always-present
+    stand-in for the sample in tests of the layout, the folds and the DataModule."""
+    from seti.data.synthetic import SyntheticParams, write_dataset
 
-    ``run.finish()`` can return while W&B's service process is still writing the ``.wandb`` file (a reader
-    then sees only its header), so poll until the file holds the run's exit record, with a timeout.
-    """
-    from seti.training.wandb_offline import find_run_files, read_offline_run
+    root = tmp_path_factory.mktemp("synthetic") / "data"
+    return write_dataset(
+        root, n=12, test_n=2, positive_rate=0.25, seed=5, params=SyntheticParams(engine="numpy"), progress=False
+    )
 
-    deadline = time.monotonic() + timeout
-    last = "no run-*.wandb file yet"
-    while True:
-        files = find_run_files(directory)
-        if len(files) > 1:
-            pytest.fail(f"expected one W&B run file under {directory}, found {files}")
-        if files:
-            try:
-                logged = read_offline_run(files[0])
-            except Exception as exc:  # a block still being written: not yet parseable  # noqa: BLE001
-                last = f"unreadable so far: {exc!r}"
-            else:
-                if logged.exit_code is not None:
-                    return logged
-                last = f"no exit record yet ({len(logged.history)} history rows)"
-        if time.monotonic() > deadline:
-            pytest.fail(f"the W&B run file under {directory} was not complete after {timeout:.0f} s: {last}")
-        time.sleep(0.2)
+
+@pytest.fixture(params=["sample", "synthetic"])
+def writable_root(request, tmp_path: Path) -> Path:
+    """A writable copy of the sample (skipped without it) and of the synthetic set: tests that break files."""
+    source = request.getfixturevalue("sample_root" if request.param == "sample" else "synthetic_root")
+    root = tmp_path / request.param
+    shutil.copytree(source, root)
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return root

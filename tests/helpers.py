@@ -202,3 +202,26 @@ def random_cadences(n: int, seed: int = 0):
     x = rng.normal(size=(n, 6, 273, 256)) + rng.normal(scale=3, size=(n, 6, 1, 256))
     x[:, ::2, :, 100:103] += 4.0
     return x.astype(np.float16)
+
+
+def auroc_by_hand(target, pred) -> float:
+    """Mann-Whitney, independent of every AUROC in seti: share of (positive, negative) pairs ranked right, ties half."""
+    import numpy as np
+
+    target, pred = np.asarray(target), np.asarray(pred, dtype=np.float64)
+    pos, neg = pred[target == 1], pred[target == 0]
+    return float(((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])).mean())
+
+
+def score_checkpoint(run_dir: Path, root: Path, split: str, ids: Sequence[str], which: str = "best"):
+    """A run's ``checkpoints/<which>.ckpt`` re-scored by the predict path (not the Trainer) on ``ids`` of
+    ``root/<split>``: its probabilities in ``ids`` order, as a numpy array."""
+    from seti.inference.ensemble import predict_ids
+    from seti.inference.members import find_checkpoints, load_members
+    from seti.inference.settings import PredictSettings
+
+    members = load_members(find_checkpoints(run_dir, which))
+    values = {"ckpt": str(run_dir), "data": {"root": str(root)}, "output": "unused.csv", "num_workers": 0}
+    options = PredictSettings.from_config(compose_predict({**values, "batch_size": 8})).scoring()
+    frame = predict_ids(members, Path(root), split, list(ids), options)
+    return frame[members[0].name].to_numpy()

@@ -3,21 +3,19 @@ and no figure touches pyplot's global state."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import offline_env
 from PIL import Image
 
 from seti.figures import new_figure, plot_augmented_views, plot_cadences, roc_figure, save, validation_roc
+from seti.figures.canvas import to_rgb
 from seti.figures.report import roc_curves
 from seti.metrics import auc_score, roc_curve_points
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _scores(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -69,6 +67,31 @@ def test_cadence_figures_are_pngs_without_temp_files(tmp_path):
         plot_cadences([], [], tmp_path / "none.png")
 
 
+def _pixels(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB")).astype(int)
+
+
+@pytest.mark.parametrize("panel", [0, 5])
+def test_cadence_figure_draws_each_panel_in_its_row(tmp_path, panel):
+    """Changing one panel changes the picture only in that panel's row: panel 0 (A, ON) at the top, panel 5
+    (D, OFF) at the bottom. A grid that drops, reorders or mixes up panels fails here."""
+    rng = np.random.default_rng(2)
+    plain = rng.normal(size=(6, 64, 64)).astype(np.float16)
+    marked = plain.copy()
+    marked[panel] = plain[panel, :, ::-1]  # mirrored: the same values, so the same colour limits
+    before = _pixels(plot_cadences([plain], ["x"], tmp_path / "plain.png", dpi=40))
+    after = _pixels(plot_cadences([marked], ["x"], tmp_path / "marked.png", dpi=40))
+    assert before.shape == after.shape
+    rows = np.nonzero(np.abs(after - before).sum(axis=(1, 2)))[0]
+    assert len(rows) > 0.05 * len(before), "the panel is not drawn"
+    height = len(before)
+    if panel == 0:
+        assert rows.max() < 0.3 * height, (rows.min(), rows.max(), height)
+    else:
+        assert rows.min() > 0.7 * height, (rows.min(), rows.max(), height)
+
+
 def test_wandb_roc_and_report_roc_use_the_metrics_auroc():
     target, pred = _scores()
     auc = auc_score(target, pred)
@@ -81,6 +104,9 @@ def test_wandb_roc_and_report_roc_use_the_metrics_auroc():
     np.testing.assert_array_equal(ax.lines[0].get_ydata(), tpr)
     rgb = roc_figure(target, pred)
     assert rgb.dtype == np.uint8 and rgb.shape == (400, 400, 3)
+    assert np.array_equal(rgb, to_rgb(validation_roc(target, pred)))  # W&B's image is the figure checked above
+    assert not np.array_equal(rgb, roc_figure(target, -pred))  # and it shows the curve: another one differs
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("false positive rate", "true positive rate")
 
     pooled = pd.DataFrame({"id": [str(i) for i in range(len(target))], "target": target, "pred": pred})
     report_fig = roc_curves([(("synthetic", "b1"), [("none", pooled, 2)])], ["none"], multi_data=False)
@@ -101,6 +127,6 @@ def test_figures_leave_pyplot_and_the_backend_alone(tmp_path):
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
         "assert matplotlib.get_backend().lower() == 'svg', matplotlib.get_backend()\n"
     )
-    env = {**os.environ, "MPLBACKEND": "svg", "PYTHONPATH": str(REPO)}
+    env = offline_env(tmp_path, MPLBACKEND="svg")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -4,22 +4,15 @@ share of each job, and a real two-job joblib sweep on the CPU."""
 from __future__ import annotations
 
 import copy
-import json
 import multiprocessing as mp
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
+from helpers import TINY, compose_train, hydra_context, read_metrics_json, real, run_train
 from omegaconf import OmegaConf, open_dict
 
 from seti.training import devices
-from seti.training.resolvers import register_resolvers
 
-REPO = Path(__file__).resolve().parents[1]
 AUTO = {
     "memory_gib": {"b1": 5.0, "b3": 6.9, "b5": 12.7},
     "default_gib": 16.0,
@@ -27,12 +20,6 @@ AUTO = {
     "memory_headroom": 0.9,
     "max_jobs_per_gpu": 8,
 }
-
-
-def compose_cfg(overrides: list[str]):
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose("train", overrides=overrides, return_hydra_config=True)
 
 
 # ---- the slot pool: real lock files, real processes ------------------------------------------------
@@ -43,7 +30,7 @@ def _hold_slot(lock_dir: str, count: int, per_gpu: int, out, release) -> None:
         out.put(("timeout", str(err)))
         return
     out.put((slot.index, slot.slot))
-    release.wait(30)
+    release.wait(300)  # set by the test once all slots are taken; a loaded machine starts processes slowly
     slot.release()
 
 
@@ -102,7 +89,7 @@ def test_auto_takes_the_most_demanding_model_and_scales_by_batch_and_area():
 
 
 def test_auto_reads_the_sweep_from_the_command_line_and_from_presets():
-    cfg = compose_cfg(["launcher=gpus", "experiment=augmentation_study", "data.root=/x"])
+    cfg = compose_train(["launcher=gpus", "experiment=augmentation_study", "data.root=/x"])
     params = OmegaConf.to_container(cfg.hydra.sweeper.params)
     task = [*cfg.hydra.overrides.task, "data.batch_size=16,64"]  # as the launching process of a -m sweep sees it
     assert devices.sweep_values("model", cfg.model.name, task, params) == ["b1", "b3", "b5"]
@@ -123,31 +110,28 @@ def test_auto_reads_the_sweep_from_the_command_line_and_from_presets():
 
 
 def test_n_jobs_resolves_from_jobs_per_gpu_on_a_cpu_machine():
-    cfg = compose_cfg(["launcher=gpus", "launcher.jobs_per_gpu=3"])
+    cfg = compose_train(["launcher=gpus", "launcher.jobs_per_gpu=3"])
     assert cfg.hydra.launcher.n_jobs == max(1, devices.gpu_count()) * 3
     with pytest.raises(Exception, match="launcher.jobs_per_gpu must be an integer"):
-        _ = compose_cfg(["launcher=gpus", "launcher.jobs_per_gpu=zero"]).hydra.launcher.n_jobs
+        _ = compose_train(["launcher=gpus", "launcher.jobs_per_gpu=zero"]).hydra.launcher.n_jobs
     if devices.gpu_count() == 0:
-        assert compose_cfg(["launcher=gpus", "launcher.jobs_per_gpu=auto"]).hydra.launcher.n_jobs == 1
+        assert compose_train(["launcher=gpus", "launcher.jobs_per_gpu=auto"]).hydra.launcher.n_jobs == 1
 
 
 @pytest.mark.parametrize("explicit", [False, True])
 def test_job_share_splits_cpu_workers_unless_given_on_the_command_line(explicit):
     overrides = ["launcher=gpus", "launcher.jobs_per_gpu=2"] + (["data.num_workers=5"] if explicit else [])
-    cfg = compose_cfg(overrides)
-    HydraConfig.instance().set_config(cfg)
-    try:
+    cfg = compose_train(overrides)
+    with hydra_context(cfg):
         task_cfg = copy.deepcopy(cfg)  # as Hydra's run_job hands it to the job
         with open_dict(task_cfg):
             del task_cfg["hydra"]
         share = devices.job_share(task_cfg)
-    finally:
-        HydraConfig.instance().cfg = None
     concurrent = max(1, devices.gpu_count()) * 2
     assert share.concurrent_jobs == concurrent and share.jobs_per_gpu == 2
     assert share.num_workers == (5 if explicit else max(1, (os.cpu_count() or 1) // concurrent))
     assert share.workers_explicit is explicit
-    assert devices.job_share(compose_cfg([])) is None  # launcher=basic: no pool
+    assert devices.job_share(compose_train([])) is None  # launcher=basic: no pool
 
 
 # ---- a real sweep ------------------------------------------------------------------------------------
@@ -155,31 +139,9 @@ def test_two_jobs_share_the_machine_in_a_real_joblib_sweep(tmp_path, sample_root
     """Two jobs at once (jobs_per_gpu=2; one GPU slot pair, or the CPU here): each its own directory and
     metrics, each with half the CPUs as DataLoader workers (the preset's data.num_workers is not used)."""
     sweep = tmp_path / "sweep"
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "SETI_HOME": str(tmp_path)}
-    args = [
-        "-m",
-        "data=kaggle",
-        f"data.root={sample_root}",
-        "data.num_folds=3",
-        "model=tiny",
-        "data.batch_size=2",
-        "data.image_size=[32,64]",
-        "trainer.max_epochs=1",
-        "logger=csv",
-        "launcher=gpus",
-        "launcher.jobs_per_gpu=2",
-        "data.fold=0,1",
-        f"hydra.sweep.dir={sweep}",
-    ]
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    tiny = [o for o in TINY if not o.startswith("data.num_workers")]  # the job's share decides the workers
+    args = [*real(sample_root), *tiny, "trainer.max_epochs=1", "logger=csv", "launcher=gpus", "launcher.jobs_per_gpu=2"]
+    proc = run_train(["-m", *args, "data.fold=0,1", f"hydra.sweep.dir={sweep}"], tmp_path)
     assert "n_jobs=2" in proc.stdout + proc.stderr  # joblib ran them side by side
     runs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
     assert len(runs) == 2 and not any(
@@ -187,7 +149,7 @@ def test_two_jobs_share_the_machine_in_a_real_joblib_sweep(tmp_path, sample_root
     )  # a re-run with another jobs_per_gpu finds them
     concurrent = max(1, devices.gpu_count()) * 2
     for run in runs:
-        summary = json.loads((run / "metrics.json").read_text())
+        summary = read_metrics_json(run)
         assert summary["status"] == "finished"
         assert summary["parallel_jobs"] == concurrent and summary["jobs_per_gpu"] == 2
         assert summary["num_workers"] == max(1, (os.cpu_count() or 1) // concurrent)

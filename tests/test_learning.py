@@ -7,20 +7,16 @@ these fast: what is tested is the pipeline (labels, inputs, loss, optimiser, met
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import auroc_by_hand, read_metrics_json, run_script, run_train, train_in_process
 
 from seti.data.synthetic import SyntheticParams, ensure_dataset
 
-REPO = Path(__file__).resolve().parents[1]
 EASY = dict(
     engine="numpy",
     snr_range=(40.0, 120.0),
@@ -48,27 +44,6 @@ LEARN = [
 LEARNS = 0.75
 
 
-def train(args: list[str], home: Path, timeout: int = 600) -> None:
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "SETI_HOME": str(home)}
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *args],
-        cwd=home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"train.py {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-
-
-def auroc_by_hand(target, pred) -> float:
-    """Mann-Whitney: share of (positive, negative) pairs ranked right, ties half."""
-    target, pred = np.asarray(target), np.asarray(pred, dtype=np.float64)
-    pos, neg = pred[target == 1], pred[target == 0]
-    return float(((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])).mean())
-
-
 @pytest.fixture(scope="module")
 def easy_set(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("easy") / "data"
@@ -79,8 +54,7 @@ def easy_set(tmp_path_factory) -> Path:
 
 def test_tiny_model_learns_and_predictions_match_metrics(easy_set, tmp_path):
     run = tmp_path / "run"
-    train(["data=kaggle", f"data.root={easy_set}", *LEARN, f"hydra.run.dir={run}"], tmp_path)
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = train_in_process(["data=kaggle", f"data.root={easy_set}", *LEARN], run)
     assert metrics["status"] == "finished" and metrics["num_val"] == 120
     assert metrics["best_val_auroc"] >= LEARNS, f"the tiny model did not learn: {metrics['best_val_auroc']:.3f}"
     # val_predictions.csv holds the best epoch's predictions: its AUROC is metrics.json's best val AUROC
@@ -93,18 +67,34 @@ def test_tiny_model_learns_and_predictions_match_metrics(easy_set, tmp_path):
     assert curve["val/auroc"].max() == pytest.approx(metrics["best_val_auroc"], abs=1e-6)
 
 
+def shuffled_copy(easy_set: Path, folder: Path) -> Path:
+    """The easy set with its labels permuted (the cadences, their count and the positive rate unchanged)."""
+    shutil.copytree(easy_set, folder)
+    labels = pd.read_csv(folder / "train_labels.csv", dtype={"id": str})
+    labels["target"] = np.random.default_rng(0).permutation(labels["target"].to_numpy())
+    labels.to_csv(folder / "train_labels.csv", index=False)
+    return folder
+
+
+def test_shuffled_labels_stay_at_chance_fast(easy_set, tmp_path):
+    """The control behind LEARNS, in CI: the learning run with permuted labels, trained on a third of the
+    training ids (data.limit_train=120) to be quick; the same 120 validation ids and 4 epochs, so the
+    null's best-of-4 AUROC is the one the threshold must clear. A leak of validation labels into the
+    features or the predictions would lift it; permuted labels leave nothing else to learn."""
+    shuffled = shuffled_copy(easy_set, tmp_path / "shuffled")
+    metrics = train_in_process(
+        ["data=kaggle", f"data.root={shuffled}", *LEARN, "data.limit_train=120"], tmp_path / "run"
+    )
+    assert metrics["num_val"] == 120 and metrics["num_train"] == 120
+    assert metrics["best_val_auroc"] < 0.7 < LEARNS, metrics["best_val_auroc"]
+
+
 @pytest.mark.slow
 def test_shuffled_labels_stay_at_chance(easy_set, tmp_path):
-    """The control behind LEARNS: the same run on the same cadences with permuted labels learns nothing.
+    """The full control: the learning run itself on permuted labels learns nothing.
     Measured here: best val AUROC 0.53 over the 4 epochs (the correct run: 0.86)."""
-    shuffled = tmp_path / "shuffled"
-    shutil.copytree(easy_set, shuffled)
-    labels = pd.read_csv(shuffled / "train_labels.csv", dtype={"id": str})
-    labels["target"] = np.random.default_rng(0).permutation(labels["target"].to_numpy())
-    labels.to_csv(shuffled / "train_labels.csv", index=False)
-    run = tmp_path / "run"
-    train(["data=kaggle", f"data.root={shuffled}", *LEARN, f"hydra.run.dir={run}"], tmp_path)
-    best = json.loads((run / "metrics.json").read_text())["best_val_auroc"]
+    shuffled = shuffled_copy(easy_set, tmp_path / "shuffled")
+    best = train_in_process(["data=kaggle", f"data.root={shuffled}", *LEARN], tmp_path / "run")["best_val_auroc"]
     assert best < 0.7, best
 
 
@@ -121,7 +111,7 @@ def test_dedoppler_through_train_py_beats_chance(tmp_path):
         progress=False,
     )
     run = tmp_path / "run"
-    train(
+    metrics = train_in_process(
         [
             "data=kaggle",
             f"data.root={root}",
@@ -131,11 +121,9 @@ def test_dedoppler_through_train_py_beats_chance(tmp_path):
             "data.batch_size=16",
             "test_after_fit=false",
             "logger=csv",
-            f"hydra.run.dir={run}",
         ],
-        tmp_path,
+        run,
     )
-    metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "finished" and metrics["model"] == "dedoppler" and metrics["num_val"] == 80
     # ~0.9 on this generator (the fitted OFF veto, conf/model/dedoppler.yaml); chance is 0.5
     assert metrics["best_val_auroc"] >= 0.75, metrics["best_val_auroc"]
@@ -159,10 +147,10 @@ def test_cpu_study_preset_end_to_end(tmp_path):
         "trainer.max_epochs=1",
         "logger=csv",
     ]
-    train(["-m", *common, "data.image_size=[32,64]"], tmp_path)
-    train(["-m", *common, "model=dedoppler", "aug=none", "seed=1"], tmp_path)
+    run_train(["-m", *common, "data.image_size=[32,64]"], tmp_path)
+    run_train(["-m", *common, "model=dedoppler", "aug=none", "seed=1"], tmp_path)
     sweep = tmp_path / "logs" / "study-cpu"
-    runs = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
+    runs = [read_metrics_json(p.parent) for p in sweep.glob("*/metrics.json")]
     assert len(runs) == 10 and all(r["status"] == "finished" for r in runs)
     tiny = [r for r in runs if r["model"] == "tiny"]
     assert sorted((r["seed"], r["aug"]) for r in tiny) == sorted(
@@ -172,14 +160,7 @@ def test_cpu_study_preset_end_to_end(tmp_path):
         frozenset(pd.read_csv(Path(r["run_dir"]) / "val_predictions.csv", dtype={"id": str})["id"]) for r in runs
     }
     assert len(val_ids) == 1  # every seed and the dedoppler validate on the same ids
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "compare.py"), str(sweep), "--n-boot", "50"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_script("scripts/compare.py", [str(sweep), "--n-boot", "50"], tmp_path)
     assert (
         "disclosure: dedoppler: tuned constants" in proc.stdout and "disclosure: strong: injects needles" in proc.stdout
     )

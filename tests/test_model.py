@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from helpers import CONF
 from safetensors.torch import save_file
 
+from seti.checkpoints import CheckpointLoadError, load_state_into
 from seti.models.backbone import PretrainedWeightsError, create_backbone
 from seti.models.classifier import CadenceClassifier
 from seti.models.mixup import Mixup
 from seti.models.schedule import warmup_cosine
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def imagenet_like_weights(tmp_path, suffix: str):
@@ -177,6 +175,28 @@ def test_losses_match_hand_formulas():
 def test_forward_shape_and_bad_loss():
     module = make_module(loss="bce", channels_last=True)
     assert module(torch.randn(4, 3, 32, 32)).shape == (4,)
+    for bad in ("hinge", "BCE", "", None):
+        with pytest.raises(ValueError, match=r"model.loss must be one of \['bce', 'focal'\], got"):
+            make_module(loss=bad)
+
+
+def test_mixup_labels_reach_the_loss():
+    """training_step's loss is the loss of the mixed images against the MIXED labels (not the originals):
+    replayed from the same random state, mixup's own output gives the same loss to the last bit."""
+    torch.manual_seed(0)  # the same untrained model whatever ran before
+    module = make_module(mixup=Mixup(alpha=1.0, p=1.0, label="max", off_last_fraction=0.0)).eval()
+    x = torch.randn(8, 3, 16, 16)
+    # "max" only raises labels, so the mean loss moves even where the untrained logits are all alike
+    y = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0])
+    torch.manual_seed(3)
+    loss = module.training_step((x, y, torch.arange(8)), 0)
+    torch.manual_seed(3)
+    mixed_x, mixed_y = module.mixup(x, y)
+    assert not torch.equal(mixed_y, y) and not torch.equal(mixed_x, x)  # this draw mixed images and labels
+    with torch.no_grad():
+        logits = module(mixed_x)
+        assert float(loss) == float(module.loss_fn(logits, mixed_y))
+        assert float(loss) != float(module.loss_fn(logits, y))  # the original labels give another loss
 
 
 def test_mixup_is_built_from_the_aug_config_and_used_by_the_model():
@@ -184,7 +204,7 @@ def test_mixup_is_built_from_the_aug_config_and_used_by_the_model():
 
     from seti.models.mixup import build_mixup
 
-    strong = OmegaConf.load(REPO / "conf" / "aug" / "strong.yaml").mixup
+    strong = OmegaConf.load(CONF / "aug" / "strong.yaml").mixup
     mixup = build_mixup(strong)
     assert isinstance(mixup, Mixup) and mixup.enabled and mixup.label == "max"
     assert build_mixup({"alpha": 1.0, "p": 0.5}).enabled  # no _target_: the same class
@@ -196,6 +216,25 @@ def test_mixup_is_built_from_the_aug_config_and_used_by_the_model():
     assert module.mixup is mixup and module.hparams["mixup"] == mixup.settings()
     with pytest.raises(ValueError, match="model.loss"):
         make_module(loss="hinge")
+
+
+def test_strict_loading_refuses_missing_unexpected_and_reshaped_tensors():
+    """load_state_into is strict: a checkpoint that lacks a tensor, holds an extra one or one of another shape
+    is refused with an error naming the file and the tensor; a whole one loads exactly."""
+    source, target = make_module(), make_module()
+    state = source.state_dict()
+    load_state_into(target, dict(state), "ok.ckpt")
+    assert all(torch.equal(target.state_dict()[k], v) for k, v in state.items())
+    key = "net.conv_stem.weight"
+    missing = {k: v for k, v in state.items() if k != key}
+    with pytest.raises(CheckpointLoadError, match=rf"missing.ckpt .*1 tensor\(s\) missing .*{key}"):
+        load_state_into(make_module(), missing, "missing.ckpt")
+    extra = {**state, "net.extra_head.weight": torch.zeros(2)}
+    with pytest.raises(CheckpointLoadError, match=r"extra.ckpt .*1 unexpected tensor\(s\).*net.extra_head.weight"):
+        load_state_into(make_module(), extra, "extra.ckpt")
+    reshaped = {**state, key: torch.zeros(1, *state[key].shape[1:])}
+    with pytest.raises(CheckpointLoadError, match=rf"reshaped.ckpt .*another shape.*{key}"):
+        load_state_into(make_module(), reshaped, "reshaped.ckpt")
 
 
 def test_warmup_cosine_schedule():

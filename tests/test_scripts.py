@@ -5,32 +5,32 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from helpers import run_script
+from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
+
+def run(script: str, home, *args) -> subprocess.CompletedProcess:
+    return run_script(f"scripts/{script}", [str(a) for a in args], home, check=False, timeout=300)
 
 
-def run(script: str, *args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "scripts" / script), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
+def png_size(path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        image.verify()
+        return image.size
 
 
 def test_plot_cadences_and_augmented_views(sample_root, tmp_path):
     grid = tmp_path / "grid.png"
-    proc = run("plot_cadences.py", "--root", sample_root, "--n", 3, "--out", grid)
+    proc = run("plot_cadences.py", tmp_path, "--root", sample_root, "--n", 3, "--out", grid)
     assert proc.returncode == 0, proc.stderr
-    assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = png_size(grid)
+    assert width / height == pytest.approx(3 * 3.0 / 7.5, rel=0.02)  # three cadence columns (3 in each, 7.5 in tall)
     views = tmp_path / "views.png"
     proc = run(
         "plot_cadences.py",
+        tmp_path,
         "--root",
         sample_root,
         "--ids",
@@ -43,14 +43,17 @@ def test_plot_cadences_and_augmented_views(sample_root, tmp_path):
         views,
     )
     assert proc.returncode == 0, proc.stderr
-    assert views.stat().st_size > 10_000
-    proc = run("plot_cadences.py", "--root", sample_root, "--ids", "ffffffffffffff0", "--out", tmp_path / "x.png")
+    width, height = png_size(views)
+    assert width / height == pytest.approx(4 * 2.6 / 6.5, rel=0.02)  # the raw cadence beside 3 views
+    proc = run(
+        "plot_cadences.py", tmp_path, "--root", sample_root, "--ids", "ffffffffffffff0", "--out", tmp_path / "x.png"
+    )
     assert proc.returncode == 2 and "ffffffffffffff0" in proc.stderr
 
 
 def test_data_benchmark_prints_ratios(sample_root, tmp_path):
     out = tmp_path / "bench.json"
-    proc = run("benchmark.py", "data", "--root", sample_root, "--n", 6, "--json", out)
+    proc = run("benchmark.py", tmp_path, "data", "--root", sample_root, "--n", 6, "--json", out)
     assert proc.returncode == 0, proc.stderr
     results = json.loads(out.read_text())["data"]
     assert results["samples"] == 6  # every labelled sample cadence was timed

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import offline_env, run_script
 
 from seti.data import synthetic as S
 from seti.data.layout import (
@@ -24,7 +23,6 @@ from seti.data.layout import (
     read_id_table,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 ARGS = dict(n=12, test_n=4, positive_rate=0.25, seed=3)
 
 
@@ -74,6 +72,8 @@ def test_same_seed_same_bytes_with_two_workers(dataset: Path, tmp_path: Path):
 
 
 def test_positive_differs_from_negative_only_in_on_panels():
+    """Needles go into the target panels 0, 2, 4 (A B A C A D, written out by hand) and never into 1, 3, 5."""
+    assert (ON_PANELS, OFF_PANELS) == ((0, 2, 4), (1, 3, 5))
     params = S.SyntheticParams()
     touched_on = set()
     for seed in range(8):
@@ -200,19 +200,15 @@ def test_ids_params_and_argument_checks():
             S.write_dataset("/nonexistent/never", progress=False, **bad)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "make_synthetic.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = offline_env(home, PYTHONWARNINGS="ignore")
+    return run_script("scripts/make_synthetic.py", args, home, check=False, timeout=120, env=env)
 
 
 def test_cli_writes_and_reports(tmp_path: Path):
     out = tmp_path / "cli"
     done = _cli(
+        tmp_path,
         "--out",
         str(out),
         "--n",
@@ -240,7 +236,7 @@ def test_cli_writes_and_reports(tmp_path: Path):
     ],
 )
 def test_cli_rejects_bad_arguments(tmp_path: Path, args, message):
-    done = _cli("--out", str(tmp_path / "x"), *args)
+    done = _cli(tmp_path, "--out", str(tmp_path / "x"), *args)
     assert done.returncode == 2
     assert message in done.stderr
     assert not (tmp_path / "x").exists()

@@ -1,6 +1,6 @@
 """Read an offline W&B run file (``run-<id>.wandb``) back without the network or ``wandb sync``.
 
-wandb.Api cannot read offline runs, yet a user (and our tests) may want to check what a run logged.
+wandb.Api cannot read offline runs, yet the tests check what a run logged (only they use this reader).
 The file is a LevelDB-style log: a 7-byte header (``:W&B``, 0xBEE1, version), then 32 KiB blocks of
 records, each with a 7-byte header (crc32, length, type: full/first/middle/last), whose payloads are
 ``wandb.proto.wandb_internal_pb2.Record`` messages. wandb 0.31 no longer ships a reader of its own.
@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 BLOCK = 32768
 FILE_HEADER = 7
@@ -96,3 +99,29 @@ def read_offline_run(path: str | Path) -> OfflineRun:
 
 def find_run_files(directory: str | Path) -> list[Path]:
     return sorted(Path(directory).rglob("run-*.wandb"))
+
+
+def read_complete_run(directory: Path, timeout: float = 60.0) -> OfflineRun:
+    """The W&B offline run file under ``directory``, read once it is complete.
+
+    ``run.finish()`` can return while W&B's service process is still writing the ``.wandb`` file (a reader
+    then sees only its header), so poll until the file holds the run's exit record, with a timeout.
+    """
+    deadline = time.monotonic() + timeout
+    last = "no run-*.wandb file yet"
+    while True:
+        files = find_run_files(directory)
+        if len(files) > 1:
+            pytest.fail(f"expected one W&B run file under {directory}, found {files}")
+        if files:
+            try:
+                logged = read_offline_run(files[0])
+            except Exception as exc:  # a block still being written: not yet parseable  # noqa: BLE001
+                last = f"unreadable so far: {exc!r}"
+            else:
+                if logged.exit_code is not None:
+                    return logged
+                last = f"no exit record yet ({len(logged.history)} history rows)"
+        if time.monotonic() > deadline:
+            pytest.fail(f"the W&B run file under {directory} was not complete after {timeout:.0f} s: {last}")
+        time.sleep(0.2)
