@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from helpers import SAMPLE_ROOT
-from wandb_offline import read_complete_run  # noqa: F401 - test_report.py imports it from here
 
 SAMPLE_MISSING = (
     f"needs the 8-cadence Kaggle sample (train_labels.csv, train/, test/) at {SAMPLE_ROOT}: "

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import read_complete_run
 from helpers import run_script
 from scipy.stats import norm
+from wandb_offline import read_complete_run
 
 from seti.report import (
     ReportError,
