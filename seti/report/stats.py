@@ -99,22 +99,8 @@ def delong_contrast_test(y_true, scores: Sequence, contrast, mask=None) -> tuple
         aucs, cov = delong_covariance(y, s)
         est = float(c @ aucs)
         return aucs, est, _two_sided_p(est, float(c @ cov @ c))
-    infl_pos = np.zeros(int(y.sum()))
-    infl_neg = np.zeros(int((~y).sum()))
-    aucs = np.empty(s.shape[0])
-    for j in range(s.shape[0]):
-        yj, sj = y[mk[j]], s[j, mk[j]]
-        mj, nj = int(yj.sum()), int((~yj).sum())
-        x, z = sj[yj], sj[~yj]
-        tall = rankdata(np.r_[x, z])
-        aucs[j] = (tall[:mj].sum() - mj * (mj + 1) / 2.0) / (mj * nj)
-        v10 = (tall[:mj] - rankdata(x)) / nj
-        v01 = 1.0 - (tall[mj:] - rankdata(z)) / mj
-        infl_pos[mk[j][y]] += c[j] * (v10 - aucs[j]) / math.sqrt(mj * (mj - 1))
-        infl_neg[mk[j][~y]] += c[j] * (v01 - aucs[j]) / math.sqrt(nj * (nj - 1))
-    est = float(c @ aucs)
-    var = float(infl_pos @ infl_pos + infl_neg @ infl_neg)
-    return aucs, est, _two_sided_p(est, var)
+    aucs, est, cov = delong_contrasts(y, s, c[None, :], mk)
+    return aucs, float(est[0]), _two_sided_p(float(est[0]), float(cov[0, 0]))
 
 
 def delong_contrasts(y_true, scores: Sequence, contrasts, mask=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
