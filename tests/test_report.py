@@ -405,17 +405,7 @@ def test_html_is_self_contained(fake_sweep):
 
 def test_multi_seed_and_duplicates(tmp_path):
     """Two seeds pool into one contrast; a re-run (duplicate) is used once and listed."""
-    rng = np.random.default_rng(9)
-    ids = [f"{i:015x}" for i in range(300)]
-    y = (rng.random(300) < 0.4).astype(int)
-    for seed in (1, 2):
-        for aug, mu in (("none", 1.0), ("light", 1.0)):
-            for fold in (0, 1):
-                sl = slice(fold * 150, (fold + 1) * 150)
-                df = pd.DataFrame({"id": ids[sl], "target": y[sl], "pred": _sigmoid(mu * y[sl] + rng.normal(size=150))})
-                _write_run(
-                    tmp_path, f"m=b0,a={aug},f={fold},s={seed}", model="b0", aug=aug, fold=fold, seed=seed, preds=df
-                )
+    rng, ids, y = _two_seed_sweep(tmp_path, n=300, model="b0", light_mu=1.0, rng_seed=9, prefix="m=b0,")
     df = pd.DataFrame({"id": ids[:150], "target": y[:150], "pred": rng.random(150)})
     _write_run(tmp_path / "rerun", "again", model="b0", aug="none", fold=0, seed=1, preds=df)
     rep = compare_sweeps([tmp_path], n_boot=200)
@@ -834,25 +824,40 @@ def test_seed_level_differences_by_hand():
     assert one["n_seeds"] == 1 and not one["established"] and math.isnan(one["p"])
 
 
-def _two_seed_sweep(root: Path, metrics_extra=lambda aug, seed, fold: {}) -> None:
-    rng = np.random.default_rng(5)
-    ids = [f"{i:015x}" for i in range(200)]
-    y = (rng.random(200) < 0.4).astype(int)
+def _two_seed_sweep(
+    root: Path,
+    metrics_extra=lambda aug, seed, fold: {},
+    *,
+    n: int = 200,
+    model: str = "tiny",
+    light_mu: float = 1.3,
+    rng_seed: int = 5,
+    prefix: str = "",
+):
+    """Seeds 1, 2 x none/light x folds 0, 1 on ``n`` ids (half a fold each); returns (rng, ids, y) so a test can
+    draw more from the same stream."""
+    rng = np.random.default_rng(rng_seed)
+    ids = [f"{i:015x}" for i in range(n)]
+    y = (rng.random(n) < 0.4).astype(int)
+    half = n // 2
     for seed in (1, 2):
-        for aug, mu in (("none", 1.0), ("light", 1.3)):
+        for aug, mu in (("none", 1.0), ("light", light_mu)):
             for fold in (0, 1):
-                sl = slice(fold * 100, (fold + 1) * 100)
-                df = pd.DataFrame({"id": ids[sl], "target": y[sl], "pred": _sigmoid(mu * y[sl] + rng.normal(size=100))})
+                sl = slice(fold * half, (fold + 1) * half)
+                df = pd.DataFrame(
+                    {"id": ids[sl], "target": y[sl], "pred": _sigmoid(mu * y[sl] + rng.normal(size=half))}
+                )
                 _write_run(
                     root,
-                    f"a={aug},f={fold},s={seed}",
-                    model="tiny",
+                    f"{prefix}a={aug},f={fold},s={seed}",
+                    model=model,
                     aug=aug,
                     fold=fold,
                     seed=seed,
                     preds=df,
                     metrics_extra=metrics_extra(aug, seed, fold),
                 )
+    return rng, ids, y
 
 
 def test_mixed_code_is_refused_unless_allowed(tmp_path):
