@@ -240,3 +240,30 @@ def test_cli_rejects_bad_arguments(tmp_path: Path, args, message):
     assert done.returncode == 2
     assert message in done.stderr
     assert not (tmp_path / "x").exists()
+
+
+def _generate_in_threaded_loky_job(root: str) -> str:
+    """A sweep job as launcher=gpus runs it: a loky worker with other threads alive (so fork is unsafe)."""
+    import threading
+
+    stop = threading.Event()
+    threading.Thread(target=stop.wait, daemon=True).start()
+    try:
+        S.ensure_dataset(root, workers=2, progress=False, **ARGS)
+    finally:
+        stop.set()
+    import multiprocessing
+
+    return multiprocessing.get_start_method(allow_none=True)
+
+
+def test_generation_inside_a_threaded_loky_sweep_job_finishes(dataset: Path, tmp_path: Path):
+    """Spawned workers re-apply the parent's 'loky' start method and die, and a Pool respawns them forever:
+    the first job of a fresh `launcher=gpus` sweep hung. It must generate (in-process) the same bytes."""
+    from joblib import Parallel, delayed
+
+    root = tmp_path / "loky"
+    with Parallel(n_jobs=2, backend="loky", timeout=240) as parallel:
+        (method,) = parallel([delayed(_generate_in_threaded_loky_job)(str(root))])
+    assert method == "loky"  # the job really ran under the start method that broke spawn
+    assert _files(root) == _files(dataset)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import stat
 import time
@@ -274,7 +275,14 @@ def _run_tasks(
     bar = tqdm(total=len(tasks), desc="synthetic cadences", unit="cad", disable=not progress)
     made = skipped = 0
     try:
-        if workers == 1 or len(tasks) <= 1:
+        context = _mp_context() if workers > 1 and len(tasks) > 1 else None
+        if workers > 1 and len(tasks) > 1 and context is None:
+            log.info(
+                "generating in this process: it runs under the %r start method (a joblib/loky sweep job), which "
+                "spawned workers cannot restore, and forking a multi-threaded process can deadlock",
+                multiprocessing.get_start_method(allow_none=True),
+            )
+        if context is None:
             for task in tasks:
                 m, s = _work_chunk(str(root), seed, params_dict, [task])
                 made, skipped = made + m, skipped + s
@@ -282,7 +290,7 @@ def _run_tasks(
             return made, skipped
         chunk = max(1, min(32, len(tasks) // (workers * 4) or 1))
         chunks = [tasks[i : i + chunk] for i in range(0, len(tasks), chunk)]
-        pool = _mp_context().Pool(workers, initializer=_worker_dies_with_parent, initargs=(os.getpid(),))
+        pool = context.Pool(workers, initializer=_worker_dies_with_parent, initargs=(os.getpid(),))
         try:
             args = [(str(root), seed, params_dict, c) for c in chunks]
             for m, s, n_tasks in pool.imap_unordered(_work_chunk_counted, args):
@@ -332,12 +340,18 @@ def _worker_dies_with_parent(parent_pid: int) -> None:
 def _mp_context():
     """fork when this process runs a single Python thread (workers inherit the imports: setigen alone takes
     ~5 s to import), else spawn, because forking a process whose other threads may hold locks (a logger, a
-    DataLoader, W&B) can deadlock the child. Output is the same either way."""
-    import multiprocessing
+    DataLoader, W&B) can deadlock the child. Output is the same either way.
+
+    None when neither is safe: a spawned child re-applies its parent's global start method, and inside a
+    joblib/loky sweep job that is 'loky', which the child cannot load; its Pool would then respawn dying
+    workers forever. The caller generates in-process instead.
+    """
     import threading
 
     if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
+    if multiprocessing.get_start_method(allow_none=True) not in (None, *multiprocessing.get_all_start_methods()):
+        return None
     return multiprocessing.get_context("spawn")
 
 
