@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from helpers import TINY, compose_train, read_metrics_json, real, train_in_process
 from omegaconf import OmegaConf
+from wandb_offline import read_complete_run
 
 from seti.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
 from seti.errors import SetiError
@@ -85,6 +86,19 @@ def test_the_cache_probes_once_across_threads_and_re_probes_for_another_key(tmp_
     assert len(calls) == 2
 
 
+@pytest.mark.parametrize("transforms", ["workers", "device"])
+def test_the_probe_measures_the_runs_real_training_step(transforms):
+    """The probe's measure on the CPU: the run's model and data path at two batches, then the search over it."""
+    import torch
+
+    cfg = compose_train([*TINY, f"data.transforms={transforms}", "aug=light"])
+    measure = batch_probe.step_measure(cfg, torch.device("cpu"), "32-true", steps=2, warmup_steps=1)
+    found = [measure(2), measure(4)]
+    assert all(isinstance(m, Measurement) and m.samples_per_s > 0 for m in found)
+    result = search(measure, 2, 8, min_gain=0.0)
+    assert result.batch in (2, 4, 8) and set(result.tried) <= {2, 4, 8}
+
+
 # ---- the lr rule -------------------------------------------------------------------------------------
 def test_lr_scaling_rules_and_exactly_the_lr_at_the_reference_batch():
     assert scaled_lr(1e-3, 64, 16, "linear") == pytest.approx(4e-3)
@@ -114,11 +128,13 @@ def test_the_cpu_default_trains_at_its_old_lr_and_the_founding_models_scale_from
 # ---- wiring: what a run records ----------------------------------------------------------------------
 def test_auto_on_cpu_trains_the_configured_cpu_batch_with_the_scaled_lr(tmp_path, sample_root):
     run = tmp_path / "sweep" / "run"
-    overrides = [*real(sample_root), *TINY, "data.batch_size=auto", "data.batch_auto.cpu=4", "logger=csv"]
+    overrides = [*real(sample_root), *TINY, "data.batch_size=auto", "data.batch_auto.cpu=4"]
     train_in_process([*overrides, "trainer.max_epochs=1"], run)
     metrics = read_metrics_json(run)
     assert (metrics["batch_size"], metrics["batch_source"], metrics["eval_batch_size"]) == (4, "cpu", 4)
     assert metrics["lr"] == pytest.approx(5e-3 * math.sqrt(4 / 32))
+    used = read_complete_run(run).config["used"]
+    assert (used["batch_size"], used["batch_source"], used["lr"]) == (4, "cpu", pytest.approx(metrics["lr"]))
     row = collect_runs(tmp_path / "sweep").iloc[0]
     assert (row["batch_size"], row["lr"]) == (4, pytest.approx(metrics["lr"]))
 

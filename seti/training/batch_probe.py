@@ -4,7 +4,7 @@ A small EfficientNet step at batch 16 is bound by kernel launches on a big GPU, 
 :func:`search` is the rule, a pure function over a ``measure(batch)`` callable: powers of two from the
 reference batch up, each kept only if it beats the last kept one's samples/s by ``min_gain``; it stops at
 out-of-memory, at the job's memory share (``launcher.jobs_per_gpu`` > 1) or at the first small gain.
-:func:`cuda_measure` is the real training step (the run's model, precision, channels_last, compile, image
+:func:`step_measure` is the real training step (the run's model, precision, channels_last, compile, image
 size and data path, on random cadences). The result is cached on disk under ``data.batch_auto.cache_dir``,
 keyed by everything that changes it (:func:`probe_key`), behind a file lock, so the jobs of a sweep probe
 once and the rest read it. On a CPU there is no probe: ``auto`` is ``data.batch_auto.cpu``.
@@ -233,7 +233,7 @@ def _probe_cuda(cfg: DictConfig, found: dict, device_index: int, jobs_per_gpu: i
 
     def run() -> ProbeResult:
         log.info("data.batch_size=auto: probing batches from %d on %s (%s)", start, key["gpu"], key["model"])
-        measure = cuda_measure(cfg, device, precision, found["steps"], found["warmup_steps"])
+        measure = step_measure(cfg, device, precision, found["steps"], found["warmup_steps"])
         try:
             return search(measure, start, found["max_batch"], found["min_gain"], limit)
         finally:
@@ -259,12 +259,13 @@ def _probe_cuda(cfg: DictConfig, found: dict, device_index: int, jobs_per_gpu: i
     return BatchChoice(result.batch, eval_batch, "cache" if cached else "probe")
 
 
-def cuda_measure(cfg: DictConfig, device, precision: str, steps: int, warmup_steps: int) -> Callable:
-    """``measure(batch)``: samples/s and peak memory of the run's real training step at ``batch``.
+def step_measure(cfg: DictConfig, device, precision: str, steps: int, warmup_steps: int) -> Callable:
+    """``measure(batch)``: samples/s and peak memory of the run's real training step at ``batch`` on ``device``.
 
-    The model is built from the run's config (its channels_last and compile settings applied for CUDA);
-    inputs are random raw cadences through the run's device data path, or random images on the workers
-    path (whose cost is in the DataLoader processes, not on the GPU).
+    The model is built from the run's config (its channels_last and compile settings resolved for the
+    device); inputs are random raw cadences through the run's device data path, or random images on the
+    workers path (whose cost is in the DataLoader processes, not on the GPU). The probe runs it on CUDA;
+    on a CPU it runs too (peak memory reads 0), which is how the tests check it.
     """
     import torch
 
@@ -275,7 +276,8 @@ def cuda_measure(cfg: DictConfig, device, precision: str, steps: int, warmup_ste
     probe_cfg = copy.deepcopy(cfg)
     OmegaConf.update(probe_cfg, "data.batch_size", 1)
     datamodule, model = build_data_and_model(probe_cfg)
-    datamodule.on_gpu = True
+    cuda = device.type == "cuda"
+    datamodule.on_gpu = cuda
     model.apply_launch_settings(device)
     model.to(device).train()
     optimizer = model.optimizer_factory(params=model.parameters())
@@ -299,7 +301,8 @@ def cuda_measure(cfg: DictConfig, device, precision: str, steps: int, warmup_ste
 
     def measure(batch: int):
         try:
-            torch.cuda.reset_peak_memory_stats(device)
+            if cuda:
+                torch.cuda.reset_peak_memory_stats(device)
             for _ in range(warmup_steps):  # cuDNN autotuning and compilation for this shape
                 step(batch)
             synchronize(device)
@@ -308,10 +311,11 @@ def cuda_measure(cfg: DictConfig, device, precision: str, steps: int, warmup_ste
                 step(batch)
             synchronize(device)
             elapsed = time.perf_counter() - began
-            peak = torch.cuda.max_memory_allocated(device) / GIB
+            peak = torch.cuda.max_memory_allocated(device) / GIB if cuda else 0.0
         except torch.cuda.OutOfMemoryError:
             optimizer.zero_grad(set_to_none=True)
-            torch.cuda.empty_cache()
+            if cuda:
+                torch.cuda.empty_cache()
             return OOM
         return Measurement(batch * steps / elapsed, peak)
 
