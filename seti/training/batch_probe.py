@@ -5,9 +5,9 @@ A small EfficientNet step at batch 16 is bound by kernel launches on a big GPU, 
 reference batch up, each kept only if it beats the last kept one's samples/s by ``min_gain``; it stops at
 out-of-memory, at the job's memory share (``launcher.jobs_per_gpu`` > 1) or at the first small gain.
 :func:`step_measure` is the real training step (the run's model, precision, channels_last, compile, image
-size and data path, on random cadences). The result is cached on disk under ``data.batch_auto.cache_dir``,
+size and data path, on random cadences). The result is cached on disk under ``batch_auto.cache_dir``,
 keyed by everything that changes it (:func:`probe_key`), behind a file lock, so the jobs of a sweep probe
-once and the rest read it. On a CPU there is no probe: ``auto`` is ``data.batch_auto.cpu``.
+once and the rest read it. On a CPU there is no probe: ``auto`` is ``batch_auto.cpu``.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def search(
     search. Refused when ``start`` itself does not fit.
     """
     if start < 1 or max_batch < start:
-        raise BatchProbeError(f"data.batch_auto: need 1 <= start batch ({start}) <= max_batch ({max_batch})")
+        raise BatchProbeError(f"batch_auto: need 1 <= start batch ({start}) <= max_batch ({max_batch})")
     best: tuple[int, float] | None = None
     largest_fit = 0
     tried: dict[int, Any] = {}
@@ -172,18 +172,18 @@ class BatchChoice:
 
 
 def settings(cfg: DictConfig) -> dict:
-    """``data.batch_auto``, checked: a clear error naming the key otherwise."""
-    node = OmegaConf.select(cfg, "data.batch_auto", default=None)
+    """``batch_auto``, checked: a clear error naming the key otherwise."""
+    node = OmegaConf.select(cfg, "batch_auto", default=None)
     if node is None:
-        raise BatchProbeError("data.batch_size=auto needs data.batch_auto (conf/data_base.yaml)")
+        raise BatchProbeError("data.batch_size=auto needs batch_auto (conf/data_base.yaml)")
     found = OmegaConf.to_container(node, resolve=True)
     for key in ("cpu", "max_batch", "steps", "warmup_steps"):
         value = found.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise BatchProbeError(f"data.batch_auto.{key} must be an integer >= 1, got {value!r}")
+            raise BatchProbeError(f"batch_auto.{key} must be an integer >= 1, got {value!r}")
     gain = found.get("min_gain")
     if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not 0 <= gain < 10:
-        raise BatchProbeError(f"data.batch_auto.min_gain must be a fraction such as 0.05, got {gain!r}")
+        raise BatchProbeError(f"batch_auto.min_gain must be a fraction such as 0.05, got {gain!r}")
     return found
 
 
@@ -194,7 +194,7 @@ def choose_batch(cfg: DictConfig, cuda: bool, device_index: int = 0, jobs_per_gp
         return BatchChoice(int(value), None, "config")
     found = settings(cfg)
     if not cuda:
-        log.info("data.batch_size=auto on a CPU: batch %d (data.batch_auto.cpu)", found["cpu"])
+        log.info("data.batch_size=auto on a CPU: batch %d (batch_auto.cpu)", found["cpu"])
         return BatchChoice(int(found["cpu"]), None, "cpu")
     return _probe_cuda(cfg, found, device_index, jobs_per_gpu)
 

@@ -34,9 +34,7 @@ def build_data_and_model(cfg: DictConfig) -> tuple[L.LightningDataModule, L.Ligh
     mixup itself (the data never sees it). ``data.batch_size`` must be an integer here (``auto`` is resolved
     by :func:`seti.training.batch_probe.choose_batch` first); the optimizer's lr is scaled to it
     (:mod:`.lr_scaling`) and kept as ``model.lr_used``."""
-    data = OmegaConf.to_container(cfg.data, resolve=True)
-    data.pop("batch_auto", None)  # how auto finds the batch (seti.training.batch_probe), not a datamodule argument
-    datamodule = instantiate(data, aug=cfg.aug, _recursive_=False)
+    datamodule = instantiate(cfg.data, aug=cfg.aug, _recursive_=False)
     mixup = build_mixup((cfg.get("aug") or {}).get("mixup"))
     model_cfg, lr = with_batch_lr(model_arguments(cfg.model), datamodule.batch_size)
     model = instantiate(model_cfg, in_chans=datamodule.in_chans, mixup=mixup, _convert_="partial")
