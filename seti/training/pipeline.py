@@ -213,13 +213,15 @@ def _train(cfg: DictConfig, record: RunRecord, resources) -> None:
 
 
 def _batch_device(cfg: DictConfig, placement: dict) -> tuple[bool, int]:
-    """(trains on CUDA, the CUDA device index) for :func:`choose_batch`: the job's GPU under launcher=gpus,
-    else this rank's (DDP) or the first."""
+    """(trains on CUDA, the CUDA device index) for :func:`choose_batch`: this rank's (DDP; LOCAL_RANK) entry of
+    the device list (the job's GPU under launcher=gpus, or ``trainer.devices=[i, ...]``), else that rank's GPU."""
     cuda = on_cuda(str(placement.get("accelerator", cfg.trainer.get("accelerator", "auto"))))
-    devices = placement.get("devices")
+    rank = int(os.environ.get("LOCAL_RANK", 0))
+    devices = placement.get("devices", cfg.trainer.get("devices"))
+    devices = OmegaConf.to_container(devices) if OmegaConf.is_list(devices) else devices
     if isinstance(devices, list) and devices:
-        return cuda, int(devices[0])
-    return cuda, int(os.environ.get("LOCAL_RANK", 0))
+        return cuda, int(devices[rank] if rank < len(devices) else devices[0])
+    return cuda, rank
 
 
 def describe(cfg: DictConfig, output_dir: Path) -> RunMetrics:
