@@ -78,7 +78,8 @@ def check_config(cfg: DictConfig) -> None:
     fold = config_int(cfg, "data.fold", minimum=0)
     if fold >= num_folds:
         raise ValueError(f"data.fold={fold} must be in 0..{num_folds - 1} (data.num_folds={num_folds})")
-    config_int(cfg, "data.batch_size", minimum=1)
+    if str(OmegaConf.select(cfg, "data.batch_size", default=None)) != "auto":
+        config_int(cfg, "data.batch_size", minimum=1)
     config_int(cfg, "data.eval_batch_size", minimum=1, optional=True)
     config_int(cfg, "data.num_workers", minimum=0)
     config_int(cfg, "data.limit_train", minimum=1, optional=True)

@@ -96,6 +96,11 @@ class RunMetrics:
     jobs_per_gpu: int | None = None
     parallel_jobs: int | None = None
     num_workers: int | None = None
+    # what it trained with where the config says auto or scales it
+    batch_size: int | None = None  # the training batch (data.batch_size, or what auto chose)
+    batch_source: str | None = None  # config | cpu (auto on a CPU) | probe | cache (auto on CUDA)
+    eval_batch_size: int | None = None  # the validation/test batch
+    lr: float | None = None  # the peak lr used: model.optimizer.lr scaled from reference_batch (lr_scaling)
     # outcome
     best_val_auroc: float | None = None  # the best checkpoint's validation AUROC
     last_val_auroc: float | None = None  # the last validation's AUROC

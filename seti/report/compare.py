@@ -57,6 +57,30 @@ def _write_figures(rep: Report, summary: pd.DataFrame, used: pd.DataFrame, preds
             rep.images[title] = save(fig, rep.out_dir / fname, dpi=110)
 
 
+def _baseline(used: pd.DataFrame, factor: str | None, baseline: str | None) -> str:
+    """What the other levels are compared with: ``none`` for augs; for ``--factor KEY`` the level given as
+    ``--baseline VALUE``, else the smallest (numbers by value)."""
+    if factor is None:
+        if baseline is not None:
+            raise ReportError("--baseline needs --factor (augs are always compared with none)")
+        return BASELINE_AUG
+    levels = sorted(used["aug"].dropna().unique()) if not used.empty else []
+    if baseline is not None:
+        wanted = f"{factor}={baseline}"
+        if levels and wanted not in levels:
+            raise ReportError(f"--baseline {baseline}: no finished run has {wanted} (found {', '.join(levels)})")
+        return wanted
+
+    def natural(level: str) -> tuple:
+        value = level.split("=", 1)[1]
+        try:
+            return (0, float(value), value)
+        except ValueError:
+            return (1, 0.0, value)
+
+    return min(levels, key=natural) if levels else f"{factor}=?"
+
+
 def compare_sweeps(
     sweep_dirs: str | Path | Sequence[str | Path],
     out_dir: str | Path | None = None,
@@ -64,6 +88,8 @@ def compare_sweeps(
     seed: int = 0,
     log_to_wandb: bool = False,
     allow_mixed_code: bool = False,
+    factor: str | None = None,
+    baseline: str | None = None,
 ) -> Report:
     """Collect the runs of ``sweep_dirs``, compare them and write the report; returns a :class:`Report`.
 
@@ -77,7 +103,7 @@ def compare_sweeps(
     sweep_dirs = [Path(d) for d in sweep_dirs]
     if not sweep_dirs:
         raise ReportError("no sweep directories given")
-    runs = collect_runs(sweep_dirs)
+    runs = collect_runs(sweep_dirs, factor)
     if runs.empty:
         raise ReportError(
             f"no runs found under {', '.join(str(d) for d in sweep_dirs)}: a run directory holds "
@@ -85,7 +111,8 @@ def compare_sweeps(
         )
     preds = Predictions()
     used = usable_runs(runs, preds)
-    mixed = check_code(used, BASELINE_AUG, allow_mixed_code)  # before anything is written
+    baseline = _baseline(used, factor, baseline)
+    mixed = check_code(used, baseline, allow_mixed_code)  # before anything is written
     for line in mixed:
         warnings.warn(line, stacklevel=2)
     out = Path(out_dir) if out_dir is not None else sweep_dirs[0] / REPORT_DIR_NAME
@@ -93,7 +120,7 @@ def compare_sweeps(
     runs.loc[used.index, "val_auroc"] = used["val_auroc"]
 
     summary = summarise(used)
-    comps, seed_comps = compare(used, preds, n_boot, seed)
+    comps, seed_comps = compare(used, preds, n_boot, seed, baseline)
     rep = Report(
         out_dir=out,
         runs=runs,
@@ -154,6 +181,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--wandb", action="store_true", help="also log tables and plots to W&B (offline unless WANDB_MODE is set)"
     )
     parser.add_argument(
+        "--factor",
+        default=None,
+        metavar="KEY",
+        help="compare the levels of this config key (e.g. data.batch_size) instead of augs; runs should share "
+        "their aug",
+    )
+    parser.add_argument(
+        "--baseline", default=None, metavar="VALUE", help="with --factor: the level compared with (default: smallest)"
+    )
+    parser.add_argument(
         "--allow-mixed-code",
         action="store_true",
         help="pair runs whose metrics.json name different commits or library versions (refused by default)",
@@ -172,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             log_to_wandb=args.wandb,
             allow_mixed_code=args.allow_mixed_code,
+            factor=args.factor,
+            baseline=args.baseline,
         )
     except ReportError as exc:
         print(f"compare.py: error: {exc}", file=sys.stderr)

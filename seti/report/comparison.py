@@ -90,8 +90,15 @@ _NOT_TESTED = {
 }
 
 
-def _empty_comparison(data: str, model: str, aug: str) -> dict:
-    return {**dict.fromkeys(COMPARISON_COLUMNS, math.nan), **_NOT_TESTED, "data": data, "model": model, "aug": aug}
+def _empty_comparison(data: str, model: str, aug: str, baseline: str = BASELINE_AUG) -> dict:
+    return {
+        **dict.fromkeys(COMPARISON_COLUMNS, math.nan),
+        **_NOT_TESTED,
+        "data": data,
+        "model": model,
+        "aug": aug,
+        "baseline": baseline,
+    }
 
 
 def _seed_order(seeds) -> list:
@@ -108,9 +115,9 @@ class Pairing:
     notes: list[str] = field(default_factory=list)
 
 
-def _paired_frames(sel: pd.DataFrame, aug: str, preds: Predictions) -> Pairing:
-    """Pair ``aug``'s runs with ``none``'s by (fold, seed) and merge their predictions on the shared ids."""
-    pairs = sel[sel["aug"] == aug].merge(sel[sel["aug"] == BASELINE_AUG], on=["fold", "seed"], suffixes=("_a", "_b"))
+def _paired_frames(sel: pd.DataFrame, aug: str, preds: Predictions, baseline: str = BASELINE_AUG) -> Pairing:
+    """Pair ``aug``'s runs with ``baseline``'s by (fold, seed) and merge their predictions on the shared ids."""
+    pairs = sel[sel["aug"] == aug].merge(sel[sel["aug"] == baseline], on=["fold", "seed"], suffixes=("_a", "_b"))
     out = Pairing(runs=pairs)
     for _, pr in pairs.iterrows():
         pa = preds.get(pd.Series({"predictions_path": pr["predictions_path_a"], "run_name": pr["run_name_a"]}))
@@ -121,7 +128,7 @@ def _paired_frames(sel: pd.DataFrame, aug: str, preds: Predictions) -> Pairing:
         m = pa.merge(pb, on="id", suffixes=("_a", "_b"))
         if len(m) < max(len(pa), len(pb)):
             out.notes.append(
-                f"{where}: {aug} and {BASELINE_AUG} share {len(m)} of {max(len(pa), len(pb))} validation ids "
+                f"{where}: {aug} and {baseline} share {len(m)} of {max(len(pa), len(pb))} validation ids "
                 "(compared on the shared ones)"
             )
         if (m["target_a"] != m["target_b"]).any():
@@ -298,12 +305,13 @@ def _test_split(tests: dict, seed_rows: list[dict], run_diff: float) -> dict:
 # ----------------------------------------------------------------------------- the verdict
 def _verdict(aug: str, model: str, row: dict, prefix: str) -> tuple[str, str]:
     """(effect, sentence): established (helps | hurts) only when the run-level interval excludes 0."""
+    baseline = row["baseline"]
     run = f"{interval(row['run_diff'], row['run_ci_lo'], row['run_ci_hi'])}, {fmt_p(row['run_p'])}"
     n = row["n_seeds"]
     if n < 2:
         effect = "not established"
         text = (
-            f"{aug} vs {BASELINE_AUG} on {model}: not established, one training seed "
+            f"{aug} vs {baseline} on {model}: not established, one training seed "
             f"({fmt_diff(row['run_diff'])}): the seed-to-seed spread is unknown; run more seeds"
         )
     else:
@@ -312,7 +320,7 @@ def _verdict(aug: str, model: str, row: dict, prefix: str) -> tuple[str, str]:
         elif row["run_ci_hi"] < 0:
             effect, head = "hurts", f"{aug} hurts {model} by {run}"
         else:
-            effect, head = "not established", f"{aug} vs {BASELINE_AUG} on {model}: not established, {run}"
+            effect, head = "not established", f"{aug} vs {baseline} on {model}: not established, {run}"
         needed = row["seeds_needed"]
         resolve = (
             f"about {needed} seeds would resolve {fmt_diff(row['run_diff'])}"
@@ -334,16 +342,24 @@ def _verdict(aug: str, model: str, row: dict, prefix: str) -> tuple[str, str]:
 
 
 def _not_tested(row: dict, why: str, prefix: str) -> dict:
-    row["verdict"] = f"{prefix}{row['aug']} vs {BASELINE_AUG} on {row['model']}: {why}"
+    row["verdict"] = f"{prefix}{row['aug']} vs {row['baseline']} on {row['model']}: {why}"
     return row
 
 
 def _compare_one(
-    used: pd.DataFrame, data: str, model: str, aug: str, preds: Predictions, n_boot: int, seed: int, prefix: str
+    used: pd.DataFrame,
+    data: str,
+    model: str,
+    aug: str,
+    preds: Predictions,
+    n_boot: int,
+    seed: int,
+    prefix: str,
+    baseline: str = BASELINE_AUG,
 ) -> dict:
-    """Paired comparison of ``aug`` against ``none`` for one (data, model): pairing, the three tests, verdict."""
-    row = _empty_comparison(data, model, aug)
-    pairing = _paired_frames(used[(used["data"] == data) & (used["model"] == model)], aug, preds)
+    """Paired comparison of ``aug`` against ``baseline`` for one (data, model): pairing, the three tests, verdict."""
+    row = _empty_comparison(data, model, aug, baseline)
+    pairing = _paired_frames(used[(used["data"] == data) & (used["model"] == model)], aug, preds, baseline)
     row["n_pairs"] = len(pairing.runs)
     if pairing.runs.empty:
         return _not_tested(row, "not compared, no runs of both share a (fold, seed)", prefix)
@@ -368,18 +384,22 @@ def _compare_one(
     return row
 
 
-def compare(used: pd.DataFrame, preds: Predictions, n_boot: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(comparisons: one row per (data, model, aug != none) with its verdict, per-seed rows)."""
+def compare(
+    used: pd.DataFrame, preds: Predictions, n_boot: int, seed: int, baseline: str = BASELINE_AUG
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(comparisons: one row per (data, model, aug != baseline) with its verdict, per-seed rows).
+
+    ``aug`` is the compared factor: the aug, or the level of another factor (compare.py ``--factor``)."""
     rows = []
     multi_data = used["data"].nunique() > 1
     for data, model in panel_groups(used):
         augs = sorted(used.loc[(used["data"] == data) & (used["model"] == model), "aug"].unique(), key=aug_sort_key)
         prefix = f"[{data}] " if multi_data else ""
-        for aug in (a for a in augs if a != BASELINE_AUG):
-            if BASELINE_AUG not in augs:
-                row = _empty_comparison(data, model, aug)
-                rows.append(_not_tested(row, f"not compared, no finished {BASELINE_AUG} runs for {model}", prefix))
+        for aug in (a for a in augs if a != baseline):
+            if baseline not in augs:
+                row = _empty_comparison(data, model, aug, baseline)
+                rows.append(_not_tested(row, f"not compared, no finished {baseline} runs for {model}", prefix))
             else:
-                rows.append(_compare_one(used, data, model, aug, preds, n_boot, seed, prefix))
-    seed_rows = [r for row in rows for r in row.pop("_seed_rows", [])]
+                rows.append(_compare_one(used, data, model, aug, preds, n_boot, seed, prefix, baseline))
+    seed_rows = [{**r, "baseline": baseline} for row in rows for r in row.pop("_seed_rows", [])]
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS), pd.DataFrame(seed_rows)

@@ -70,6 +70,8 @@ RUN_COLUMNS = [
     "resume_note",
     "train_samples_per_s",
     "peak_memory_mb",
+    "batch_size",
+    "lr",
     "image_size",
     "max_epochs",
     "overrides",
@@ -241,7 +243,7 @@ def _provenance(record: RunMetrics | None) -> dict:
     }
 
 
-def _describe_run(run_dir: Path, sweep_dir: Path) -> dict:
+def _describe_run(run_dir: Path, sweep_dir: Path, factor: str | None = None) -> dict:
     cfg = read_config(run_dir)
     overrides = read_overrides(run_dir)
     ov = _overrides_dict(overrides)
@@ -320,6 +322,8 @@ def _describe_run(run_dir: Path, sweep_dir: Path) -> dict:
         "resume_note": resume_note,
         "train_samples_per_s": _num(record.train_samples_per_s if record else None),
         "peak_memory_mb": _num(record.peak_memory_mb if record else None),
+        "batch_size": _int_or_none(setting("batch_size", "data.batch_size")),
+        "lr": _num(setting("lr", "model.optimizer.lr")),
         "image_size": image_size,
         "max_epochs": _int_or_none(setting("max_epochs", "trainer.max_epochs")),
         "overrides": " ".join((record.overrides if record else None) or overrides),
@@ -332,6 +336,9 @@ def _describe_run(run_dir: Path, sweep_dir: Path) -> dict:
         "metrics_csv_path": str(metrics_csv) if metrics_csv.is_file() else None,
         "config_path": str(run_dir / CONFIG_YAML) if cfg else None,
     }
+    if factor:  # compare.py --factor KEY: KEY's level takes the aug's place as the compared factor
+        value = ov.get(factor, _config_value(cfg, factor))
+        row["aug"] = None if value is None else f"{factor}={value}"
     for key in ("data", "model", "aug", "experiment"):
         if row[key] is not None:
             row[key] = str(row[key])
@@ -340,13 +347,15 @@ def _describe_run(run_dir: Path, sweep_dir: Path) -> dict:
     return row
 
 
-def collect_runs(sweep_dirs: str | Path | Sequence[str | Path]) -> pd.DataFrame:
+def collect_runs(sweep_dirs: str | Path | Sequence[str | Path], factor: str | None = None) -> pd.DataFrame:
     """One row per run directory of the given sweeps (columns :data:`RUN_COLUMNS`).
 
     ``status`` is ``finished``, ``failed`` or ``missing`` (a run directory without metrics.json).
     When several finished runs share (data, model, aug, fold, seed) -- a sweep re-run or two sweeps
     passed together -- only the newest (metrics.json mtime) is used; the others get ``duplicate_of``
     set to the kept run's directory, so nothing is double counted and nothing disappears.
+    ``factor`` (a dotted config key, e.g. ``data.batch_size``): the ``aug`` column holds ``KEY=value`` instead,
+    so runs that differ by that key are told apart and paired like augs.
     Raises ``FileNotFoundError`` for a missing directory.
     """
     if isinstance(sweep_dirs, (str, Path)):
@@ -356,7 +365,7 @@ def collect_runs(sweep_dirs: str | Path | Sequence[str | Path]) -> pd.DataFrame:
         root = Path(sweep)
         if not root.is_dir():
             raise FileNotFoundError(f"sweep directory {str(root)!r} does not exist or is not a directory")
-        rows.extend(_describe_run(run_dir, root) for run_dir in find_run_dirs(root))
+        rows.extend(_describe_run(run_dir, root, factor) for run_dir in find_run_dirs(root))
     df = pd.DataFrame(rows, columns=RUN_COLUMNS)
     if df.empty:
         return df

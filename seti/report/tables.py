@@ -44,6 +44,8 @@ def settings_table(runs: pd.DataFrame) -> pd.DataFrame:
                 "models": ", ".join(sorted(g["model"].dropna().unique(), key=model_sort_key)) or "—",
                 "augs": ", ".join(sorted(g["aug"].dropna().unique(), key=aug_sort_key)) or "—",
                 "image size": vals("image_size"),
+                "batch": vals("batch_size"),
+                "lr": vals("lr"),
                 "max epochs (config)": vals("max_epochs"),
                 "epochs run": vals("epochs"),
                 "num folds": vals("num_folds"),
@@ -163,7 +165,7 @@ def seed_comparison_table(seed_comps: pd.DataFrame) -> pd.DataFrame:
         row.update(
             {
                 "model": r["model"],
-                "aug vs none": f"{r['aug']} vs {BASELINE_AUG}",
+                "aug vs none": f"{r['aug']} vs {r.get('baseline', BASELINE_AUG)}",
                 "seed": r["seed"],
                 "folds": r["folds"],
                 "per-fold mean diff [95% CI] (this seed's models)": interval(r["diff"], r["ci_lo"], r["ci_hi"]),

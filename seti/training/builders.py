@@ -23,6 +23,7 @@ from seti.rundir import RunMetrics
 from seti.runtime import on_cuda, resolve_benchmark, resolve_precision
 from seti.training import ddp
 from seti.training.devices import GpuSlot, acquire_gpu, job_share
+from seti.training.lr_scaling import with_batch_lr
 from seti.training.provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,14 @@ log = logging.getLogger(__name__)
 
 def build_data_and_model(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
     """The datamodule (``data`` + ``aug``) and the model, which takes the data's channel count and applies
-    mixup itself (the data never sees it)."""
+    mixup itself (the data never sees it). ``data.batch_size`` must be an integer here (``auto`` is resolved
+    by :func:`seti.training.batch_probe.choose_batch` first); the optimizer's lr is scaled to it
+    (:mod:`.lr_scaling`) and kept as ``model.lr_used``."""
     datamodule = instantiate(cfg.data, aug=cfg.aug, _recursive_=False)
     mixup = build_mixup((cfg.get("aug") or {}).get("mixup"))
-    model = instantiate(model_arguments(cfg.model), in_chans=datamodule.in_chans, mixup=mixup, _convert_="partial")
+    model_cfg, lr = with_batch_lr(model_arguments(cfg.model), datamodule.batch_size)
+    model = instantiate(model_cfg, in_chans=datamodule.in_chans, mixup=mixup, _convert_="partial")
+    model.lr_used = lr
     return datamodule, model
 
 
@@ -48,8 +53,9 @@ def run_name_and_group() -> tuple[str, str | None]:
     return name, group
 
 
-def build_loggers(cfg: DictConfig) -> list:
-    """Every logger of the ``logger`` group; W&B's gets the run's name, group, tags and resolved config."""
+def build_loggers(cfg: DictConfig, used: dict | None = None) -> list:
+    """Every logger of the ``logger`` group; W&B's gets the run's name, group, tags and resolved config, plus
+    ``used``: what the run trains with where the config says ``auto`` or scales it (batch, lr)."""
     name, group = run_name_and_group()
     loggers = []
     for key, spec in (cfg.get("logger") or {}).items():
@@ -62,7 +68,7 @@ def build_loggers(cfg: DictConfig) -> list:
         kwargs = OmegaConf.to_container(spec, resolve=True)
         factory = get_method(kwargs.pop("_target_"))
         tags = [f"model={cfg.model.name}", f"aug={cfg.aug.name}", f"data={cfg.data.source}", f"fold={cfg.data.fold}"]
-        run_config = {**OmegaConf.to_container(cfg, resolve=True), **provenance()}
+        run_config = {**OmegaConf.to_container(cfg, resolve=True), **provenance(), "used": dict(used or {})}
         loggers.append(factory(**kwargs, name=name, group=group, tags=tags, run_config=run_config))
     return loggers
 

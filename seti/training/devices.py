@@ -7,7 +7,9 @@ slot (GPU index, slot) whose lock it can get and holds it until the job ends. Sl
 already initialised.
 
 ``launcher.jobs_per_gpu=auto`` divides the free memory of the GPUs by a per-job estimate: the sweep's
-most demanding model's measured peak, scaled by batch size x image area. It is decided once, in the
+most demanding model's measured peak, scaled by batch size x image area (``data.batch_size=auto`` counts as
+the reference batch: its probe keeps each job within its share). Jobs sharing a GPU only run faster
+together under CUDA MPS (:mod:`.mps`); where it cannot run, auto picks one job per GPU and says why. It is decided once, in the
 process that launches the sweep (Hydra's resolver cache carries the number into every job), because a
 job asking later would see the memory its siblings already hold.
 """
@@ -144,13 +146,14 @@ def sweep_values(key: str, base: Any, task_overrides: Iterable[str] | None, swee
     return found if found is not None else [base]
 
 
-def job_memory_gib(models: Iterable[str], batch_sizes: Iterable[int], image_sizes: Iterable, auto: Mapping) -> float:
+def job_memory_gib(models: Iterable[str], batch_sizes: Iterable, image_sizes: Iterable, auto: Mapping) -> float:
     """Planned GPU memory of one job: the most demanding model's peak, scaled by batch x image area, plus the
-    per-job overhead (CUDA context, allocator caching)."""
+    per-job overhead (CUDA context, allocator caching). A batch of ``auto`` counts as :data:`REFERENCE_BATCH`."""
     table = {str(k): float(v) for k, v in (auto.get("memory_gib") or {}).items()}
     default = float(auto["default_gib"])
     per_model = max(table.get(str(m), default) for m in models)
-    area = max(int(b) * int(s[0]) * int(s[1]) for b in batch_sizes for s in image_sizes)
+    batches = [REFERENCE_BATCH if str(b) == "auto" else int(b) for b in batch_sizes]
+    area = max(b * int(s[0]) * int(s[1]) for b in batches for s in image_sizes)
     return per_model * area / (REFERENCE_BATCH * REFERENCE_AREA) + float(auto["job_overhead_gib"])
 
 
@@ -170,11 +173,12 @@ def resolve_jobs_per_gpu(
     requested: Any,
     auto: Mapping | None = None,
     model: str = "",
-    batch_size: int = 16,
+    batch_size: int | str = 16,
     image_size: Any = (512, 512),
     task_overrides: Iterable[str] | None = None,
     sweeper_params: Mapping | None = None,
     free_gib: list[float] | None = None,
+    mps: Any = "auto",
 ) -> int:
     """``launcher.jobs_per_gpu``: an integer >= 1 as given, or ``auto`` (see module docstring)."""
     if str(requested) != "auto":
@@ -187,11 +191,22 @@ def resolve_jobs_per_gpu(
         return value
     if auto is None:
         raise ValueError("launcher.jobs_per_gpu=auto needs the launcher.auto settings of conf/launcher/gpus.yaml")
+    from seti.training.mps import mps_unavailable_reason
+
+    free = free_gpu_memory_gib() if free_gib is None else free_gib
+    why = mps_unavailable_reason(mps, gpus=len(free)) if free else None
+    if why is not None:  # said once: the resolver is cached for the whole sweep
+        log.info(
+            "launcher.jobs_per_gpu=auto: 1 job per GPU, because CUDA MPS cannot run (%s): without it jobs sharing "
+            "a GPU time-slice it and train no faster together than one alone. To fill the GPU, let one job train "
+            "at its fastest batch with data.batch_size=auto",
+            why,
+        )
+        return 1
     models = sweep_values("model", model, task_overrides, sweeper_params)
     batches = sweep_values("data.batch_size", batch_size, task_overrides, sweeper_params)
     sizes = sweep_values("data.image_size", list(image_size), task_overrides, sweeper_params)
     job_gib = job_memory_gib(models, batches, sizes, auto)
-    free = free_gpu_memory_gib() if free_gib is None else free_gib
     jobs = auto_jobs_per_gpu(free, job_gib, auto)
     log.info(
         "launcher.jobs_per_gpu=auto: %d job(s) per GPU (free %s GiB, ~%.1f GiB per job for models %s, batch %s, "
@@ -207,7 +222,14 @@ def resolve_jobs_per_gpu(
 
 
 def sweep_n_jobs(
-    requested: Any, auto: Any, model: Any, batch_size: Any, image_size: Any, task_overrides: Any, sweeper_params: Any
+    requested: Any,
+    auto: Any,
+    model: Any,
+    batch_size: Any,
+    image_size: Any,
+    task_overrides: Any,
+    sweeper_params: Any,
+    mps: Any = "auto",
 ) -> int:
     """Resolver behind ``hydra.launcher.n_jobs`` of launcher=gpus: GPUs (at least 1) x jobs per GPU.
 
@@ -223,10 +245,11 @@ def sweep_n_jobs(
         requested,
         plain(auto),
         str(model),
-        int(batch_size),
+        batch_size if str(batch_size) == "auto" else int(batch_size),
         plain(image_size),
         plain(task_overrides),
         plain(sweeper_params),
+        mps=mps,
     )
     return max(1, gpu_count()) * per_gpu
 

@@ -38,6 +38,7 @@ ALWAYS_IGNORED = (
     "data.persistent_workers",
     "data.pin_memory",
     "data.needle_bank_dir",  # a cache's location; the bank's content follows from its settings
+    "batch_auto.cache_dir",  # the batch probe's cache location (seti.training.batch_probe)
 )
 #: in the job-name exclude list, but they change the result: hashed (data.root as the resolved absolute path)
 NOT_IGNORED = ("data.root",)

@@ -9,6 +9,7 @@ run directory before it propagates, so a sweep lists it and its other jobs go on
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import lightning as L
@@ -20,7 +21,9 @@ from seti.checkpoints import load_checkpoint_file
 from seti.config import check_config
 from seti.metrics import auroc_or_nan
 from seti.rundir import VAL_PREDICTIONS_CSV, RunMetrics, checkpoint_path, read_metrics
+from seti.runtime import on_cuda
 from seti.training import ddp
+from seti.training.batch_probe import choose_batch
 from seti.training.builders import build_callbacks, build_data_and_model, build_loggers, build_trainer, place_job
 from seti.training.callbacks import ConfigInCheckpoint, ThroughputMeter
 from seti.training.evaluation import (
@@ -128,7 +131,13 @@ def _train(cfg: DictConfig, record: RunRecord, resources) -> None:
     placement, slot = place_job(cfg, metrics)  # launcher=gpus: a GPU slot and a share of the CPUs
     if slot is not None:
         resources.callback(slot.release)
+    batch = choose_batch(cfg, *_batch_device(cfg, placement), jobs_per_gpu=metrics.jobs_per_gpu or 1)
+    if batch.source != "config":  # data.batch_size=auto: the run (its checkpoints, W&B) records the batch used
+        OmegaConf.update(cfg, "data.batch_size", batch.batch)
+        if batch.eval_batch is not None:
+            OmegaConf.update(cfg, "data.eval_batch_size", batch.eval_batch)
     datamodule, model = build_data_and_model(cfg)
+    metrics.batch_size, metrics.batch_source, metrics.lr = batch.batch, batch.source, getattr(model, "lr_used", None)
     trainable = any(p.requires_grad for p in model.parameters())
 
     # Everything that can be refused is refused before the first step: a checkpoint to resume from,
@@ -140,7 +149,7 @@ def _train(cfg: DictConfig, record: RunRecord, resources) -> None:
     if will_test:
         datamodule.setup("test")
 
-    record.loggers = build_loggers(cfg)
+    record.loggers = build_loggers(cfg, {"batch_size": batch.batch, "batch_source": batch.source, "lr": metrics.lr})
     meter = ThroughputMeter()
     extra_callbacks = [meter, ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True))]
     if trainable and ddp.is_rank_zero():
@@ -179,6 +188,7 @@ def _train(cfg: DictConfig, record: RunRecord, resources) -> None:
     metrics.train_samples_per_s = meter.samples_per_s
     metrics.precision = str(trainer.precision)
     metrics.peak_memory_mb = peak_memory_mb(model.device)
+    metrics.eval_batch_size = datamodule.eval_batch_size
     metrics.num_val = len(predictions)
     metrics.num_train = len(datamodule.train_set) if datamodule.train_set is not None else 0
     metrics.cadences_per_s = getattr(model, "cadences_per_s", None)
@@ -200,6 +210,18 @@ def _train(cfg: DictConfig, record: RunRecord, resources) -> None:
         record.warn("W&B media (ROC curve, sample images)", err)
         record.write()
     log.info("finished: best val AUROC %.4f -> %s", metrics.best_val_auroc, output_dir)
+
+
+def _batch_device(cfg: DictConfig, placement: dict) -> tuple[bool, int]:
+    """(trains on CUDA, the CUDA device index) for :func:`choose_batch`: this rank's (DDP; LOCAL_RANK) entry of
+    the device list (the job's GPU under launcher=gpus, or ``trainer.devices=[i, ...]``), else that rank's GPU."""
+    cuda = on_cuda(str(placement.get("accelerator", cfg.trainer.get("accelerator", "auto"))))
+    rank = int(os.environ.get("LOCAL_RANK", 0))
+    devices = placement.get("devices", cfg.trainer.get("devices"))
+    devices = OmegaConf.to_container(devices) if OmegaConf.is_list(devices) else devices
+    if isinstance(devices, list) and devices:
+        return cuda, int(devices[rank] if rank < len(devices) else devices[0])
+    return cuda, rank
 
 
 def describe(cfg: DictConfig, output_dir: Path) -> RunMetrics:
