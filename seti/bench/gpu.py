@@ -20,6 +20,7 @@ from seti.bench.docs import DOCS, gpu_markdown, write_docs_section
 from seti.bench.predict import predict_defaults, predict_rate
 from seti.bench.study import augmentation_study_config, projections, study_values
 from seti.bench.train import bare_loop, train_path
+from seti.inference.settings import resolve_batch_size
 
 #: seconds a phase needs before it is started: compiling takes minutes; each later model needs its turn
 COMPILE_MIN_S, MODEL_RESERVE_S, RUN_RESERVE_S, CONCURRENT_MIN_S, ENSEMBLE_MIN_S = 120.0, 60.0, 30.0, 60.0, 20.0
@@ -44,7 +45,7 @@ def gpu_settings(tiny: bool, budget_s: float | None = None) -> Settings:
         num_folds=10,
         predict_cadences=4096,
         ensemble_cadences=4096,
-        predict_batch=int(predict_defaults().batch_size),
+        predict_batch=resolve_batch_size(predict_defaults().batch_size, "cuda"),
         num_workers=min(int(study.data.num_workers), os.cpu_count() or 1),
         ensemble_members=6,
         concurrent_jobs=[2, 4],
