@@ -161,11 +161,20 @@ class GpuRun:
             point.update(path="train.py", batch=batch, without_compile_samples_per_s=off.get("samples_per_s"))
             self.results["compile"][model] = point
             self.save()
+            dirs = self.run_dirs.get(model)
+            if dirs and self.clock.left() >= COMPILE_MIN_S + MODEL_RESERVE_S * (models_left - 1):
+                # predict.py compile=true at its padded batch, beside the uncompiled one_member_<model> next
+                self.predict(f"one_member_{model}_compiled", dirs[:1], 1, "none", self.settings.predict_cadences, True)
+            else:
+                self.skip(f"{model} compiled predict", f"time budget ({self.clock.left():.0f} s left)")
             return
         self.results["compile"][model] = {"status": "skipped", "reason": reason}
 
-    def predict(self, name: str, run_dirs: list[Path], members: int, tta: str, cadences: int) -> None:
-        """predict.py's path for ``members`` checkpoints cycled from ``run_dirs``' best checkpoints."""
+    def predict(
+        self, name: str, run_dirs: list[Path], members: int, tta: str, cadences: int, compile_model: bool = False
+    ) -> None:
+        """predict.py's path for ``members`` checkpoints cycled from ``run_dirs``' best checkpoints (its padded
+        last batch, as predict.py's default; ``compile_model``: predict.py's compile=true)."""
         from seti.inference.members import find_checkpoints, load_members
 
         def run() -> dict:
@@ -174,7 +183,14 @@ class GpuRun:
             workers = 0 if self.settings.tiny else None
             batch = self.settings.predict_batch
             point = predict_rate(
-                loaded, self.root, cadences, batch_size=batch, tta=tta, device=self.device, num_workers=workers
+                loaded,
+                self.root,
+                cadences,
+                batch_size=batch,
+                tta=tta,
+                device=self.device,
+                num_workers=workers,
+                compile=compile_model,
             )
             return {**point, "distinct_checkpoints": len({str(s.ckpt_path) for s in specs})}
 
