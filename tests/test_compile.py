@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import needs_sample
-from helpers import SAMPLE_ROOT, TINY, compose_predict, real, train_in_process
+from helpers import SAMPLE_ROOT, TINY, compose_predict, read_metrics_json, real, run_train, train_in_process
 
 from seti.checkpoints import load_checkpoint_file
 from seti.data.layout import read_id_table
@@ -151,3 +151,17 @@ def test_compiled_training_matches_eager_and_writes_plain_checkpoints(tmp_path):
     b = pd.read_csv(compiled / "val_predictions.csv", dtype={"id": str}).sort_values("id")
     assert a["id"].tolist() == b["id"].tolist() and len(a) == 3
     np.testing.assert_allclose(b["pred"], a["pred"], rtol=0, atol=TRAIN_ATOL)
+
+
+@pytest.mark.slow
+def test_compiled_ddp_on_cpu(tmp_path):
+    """model.compile=true under DDP (two gloo ranks, each compiling its own copy inside the DDP wrapper):
+    the run finishes, every validation id is scored once, and its checkpoint has plain keys."""
+    run = tmp_path / "run"
+    overrides = [*real(SAMPLE, folds=2), *TINY, "trainer.max_epochs=1", "logger=csv", "model.compile=true"]
+    ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", f"hydra.run.dir={run}"]
+    run_train([*overrides, *ddp], tmp_path)
+    assert read_metrics_json(run)["status"] == "finished"
+    assert len(pd.read_csv(run / "val_predictions.csv")) == 3  # no padded duplicates, no pad rows
+    state = load_checkpoint_file(run / "checkpoints" / "best.ckpt")["state_dict"]
+    assert state and not [k for k in state if "_orig_mod" in k]

@@ -467,6 +467,10 @@ def test_settings_refuse_preprocessing_keys_and_bad_values():
         ("check", "none", r"check must be one of \['header', 'full'\]"),
         ("allow_unfinished", "yes", "allow_unfinished must be true or false"),
         ("device", "tpu", "device=tpu is not a device torch knows"),
+        ("compile", "max", "compile must be true, false or auto"),
+        ("pad_last_batch", "yes", "pad_last_batch must be true or false"),
+        ("batch_size", 0, "batch_size must be auto or an integer >= 1"),
+        ("batch_size", "big", "batch_size must be auto or an integer >= 1"),
     ]:
         with pytest.raises(PredictError, match=message):
             PredictSettings.from_config(_cfg("x", "y.csv", **{key: value})).scoring()
