@@ -15,7 +15,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import needs_sample
-from helpers import SAMPLE_ROOT, TINY, compose_predict, read_metrics_json, real, run_train, train_in_process
+from helpers import (
+    SAMPLE_ROOT,
+    TINY,
+    compose_predict,
+    offline_env,
+    read_metrics_json,
+    real,
+    run_script,
+    run_train,
+    train_in_process,
+)
 
 from seti.checkpoints import load_checkpoint_file
 from seti.data.layout import read_id_table
@@ -167,3 +177,25 @@ def test_compiled_ddp_on_cpu(tmp_path):
     assert len(pd.read_csv(run / "val_predictions.csv")) == 3  # no padded duplicates, no pad rows
     state = load_checkpoint_file(run / "checkpoints" / "best.ckpt")["state_dict"]
     assert state and not [k for k in state if "_orig_mod" in k]
+
+
+@pytest.mark.slow
+def test_benchmark_compile_prints_ratios_to_the_eager_baseline(runs, tmp_path):
+    """``benchmark.py compile`` at tiny size: every figure is there, each ratio is to the same run's eager
+    (padded) baseline, and the predict figures scored the cadences asked."""
+    out = tmp_path / "compile.json"
+    args = ["compile", "--ckpt", runs[0], "--root", SAMPLE, "--batch-size", "2", "--batches", "2"]
+    args += ["--image-size", "32", "64", "--json", out]
+    proc = run_script("scripts/benchmark.py", list(map(str, args)), tmp_path, env=offline_env(tmp_path))
+    result = json.loads(out.read_text())["compile"]
+    train, predict_ = result["train"], result["predict"]
+    assert train["eager"]["ratio"] == 1.0 and train["compiled"]["compile"] is True
+    assert train["compiled"]["ratio"] == pytest.approx(
+        train["compiled"]["samples_per_s"] / train["eager"]["samples_per_s"]
+    )
+    assert predict_["cadences"] % predict_["batch_size"] != 0  # a smaller last batch
+    for name in ("eager_padded", "eager_unpadded", "compiled_padded", "compiled_unpadded"):
+        point = predict_[name]
+        assert point["cadences"] == predict_["cadences"] and point["ratio"] > 0
+    assert predict_["compiled_padded"]["pad_last_batch"] and not predict_["eager_unpadded"]["pad_last_batch"]
+    assert "compiled_unpadded" in proc.stderr and "x1.00" in proc.stderr
