@@ -28,8 +28,8 @@ BLENDS = ("mean", "rank")
 #: how much of every test file is read before inference: header (shape and dtype, fast) | full (every value)
 CHECKS = ("header", "full")
 #: ``batch_size=auto``: cadences per inference batch by device type. A GPU needs large batches to be busy
-#: (a 6-member flip-TTA ensemble at 512 px holds 2 x 256 images per forward pass, well inside a 40 GiB card);
-#: on a CPU a larger batch gains nothing and only delays the first result.
+#: (flip TTA doubles it: 512 images per forward pass; lower batch_size where that does not fit); on a CPU a
+#: larger batch gains nothing.
 AUTO_BATCH_SIZE = {"cuda": 256, "cpu": 64}
 
 
