@@ -15,9 +15,10 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    from seti.inference.predict import predict
+    from seti.inference.predict import format_timing, predict
 
     summary = predict(cfg)
+    print(format_timing(summary["timing"]))
     print(f"wrote {summary['output']} ({summary['num_ids']} rows, {len(summary['members'])} member(s))")
 
 

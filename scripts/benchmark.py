@@ -5,6 +5,7 @@
   python scripts/benchmark.py predict  --ckpt RUN_DIR_OR_CKPT [--root ROOT]
   python scripts/benchmark.py all      --ckpt RUN_DIR_OR_CKPT     # data, train and predict
   python scripts/benchmark.py scan     --ckpt RUN_DIR_OR_CKPT [--cadence A1.h5 B.h5 A2.h5 C.h5 A3.h5 D.h5] [--fchans 32768]
+  python scripts/benchmark.py compile  --ckpt RUN_DIR_OR_CKPT [--root ROOT] [--model tiny] [--batch-size 32] [--batches 30]
   python scripts/benchmark.py gpu      [--json PATH] [--docs PATH] [--tiny] [--budget-s 480] [--work-dir DIR]
   python scripts/benchmark.py gpu      --from-json PATH [--docs PATH]     # re-render a run's table into the docs
 
@@ -16,6 +17,9 @@ fastest batch, torch.compile on/off, predict for one member; then a 6-member fli
 founding study's projected wall time. It writes JSON (--json, after every phase) and its section of
 docs/benchmarks.md. Without CUDA (or with --tiny) it runs tiny settings so CI exercises every line, and
 writes the docs only when --docs is given.
+
+``compile`` is the CPU's figures of torch.compile on/off (train: the bare loop of --model; predict: the
+members under --ckpt) and of predict's padded vs unpadded last batch, as ratios to eager padded.
 
 All logic lives in seti.bench (one module per measurement), so it is importable and tested.
 """
@@ -60,14 +64,24 @@ def run_scan(args) -> dict:
     return {"scan": result}
 
 
+def run_compile(args, root: Path) -> dict:
+    from seti.bench.compiled import bench_compile, format_compile
+
+    result = bench_compile(
+        args.ckpt, root, model=args.model, batch_size=args.batch_size, steps=args.batches, image_size=args.image_size
+    )
+    print(format_compile(result), file=sys.stderr)
+    return {"compile": result}
+
+
 #: subcommand -> the function that runs it on the dataset; ``all`` runs them in this order
 SUBCOMMANDS = {"data": run_data, "train": run_train, "predict": run_predict}
-NEEDS_CKPT = {"predict", "all", "scan"}
+NEEDS_CKPT = {"predict", "all", "scan", "compile"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=[*SUBCOMMANDS, "all", "gpu", "scan"])
+    parser.add_argument("what", choices=[*SUBCOMMANDS, "all", "gpu", "scan", "compile"])
     parser.add_argument("--root", type=Path, default=None, help="Kaggle-layout data (default: the synthetic default)")
     parser.add_argument("--n", type=int, default=200, help="cadences for the data benchmark")
     parser.add_argument("--model", default="tiny")
@@ -126,8 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         results.update(run_scan(args))
     else:
         root = ensure_root(args.root)
-        for name in SUBCOMMANDS if args.what == "all" else [args.what]:
-            results.update(SUBCOMMANDS[name](args, root))
+        if args.what == "compile":  # not in ``all``: compiling takes minutes on a CPU
+            results.update(run_compile(args, root))
+        else:
+            for name in SUBCOMMANDS if args.what == "all" else [args.what]:
+                results.update(SUBCOMMANDS[name](args, root))
     text = json.dumps(results, indent=2, default=float)
     print(text)
     if args.json:

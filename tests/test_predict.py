@@ -45,6 +45,7 @@ from seti.inference import (
     predict_ids,
     rank01,
 )
+from seti.inference.engine import PASS_PHASES
 from seti.inference.predict import predict
 from seti.rundir import CONFIG_YAML
 
@@ -466,6 +467,10 @@ def test_settings_refuse_preprocessing_keys_and_bad_values():
         ("check", "none", r"check must be one of \['header', 'full'\]"),
         ("allow_unfinished", "yes", "allow_unfinished must be true or false"),
         ("device", "tpu", "device=tpu is not a device torch knows"),
+        ("compile", "max", "compile must be true, false or auto"),
+        ("pad_last_batch", "yes", "pad_last_batch must be true or false"),
+        ("batch_size", 0, "batch_size must be auto or an integer >= 1"),
+        ("batch_size", "big", "batch_size must be auto or an integer >= 1"),
     ]:
         with pytest.raises(PredictError, match=message):
             PredictSettings.from_config(_cfg("x", "y.csv", **{key: value})).scoring()
@@ -589,14 +594,18 @@ def test_one_pass_scores_every_preprocessing_group_on_synthetic_data(runs, synth
     stats: dict = {}
     options = _options(batch_size=5, num_workers=2, tta="flip", transforms=transforms)
     frame = predict_ids(members, synthetic_root, "test", ids, options, stats=stats)
+    timing = {phase: stats[phase] for phase in PASS_PHASES}
     assert stats == {
         "batches": 5,
         "cadences_read": 23,
+        "pad_rows": 2,  # the last batch of 3 padded to 5
         "channels_last": False,
         "groups": 2,
         "seconds": stats["seconds"],
         "transforms": transforms,
+        **timing,
     }
+    assert all(t >= 0 for t in timing.values()) and sum(timing.values()) <= stats["seconds"]
     assert list(frame.columns) == ["id", *[m.name for m in members]]
     for member in members:
         reference = _per_sample_reference(member, synthetic_root, "test", ids, "flip")

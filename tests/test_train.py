@@ -34,7 +34,7 @@ GROUP_OPTIONS = {
     "aug": ["none", "light", "strong"],
     "trainer": ["default", "cpu", "gpu", "ddp"],
     "logger": ["wandb", "csv", "none"],
-    "launcher": ["basic", "gpus", "slurm"],
+    "launcher": ["basic", "gpus", "slurm", "submitit_local"],
     "debug": ["fast"],
     "experiment": ["augmentation_study", "augmentation_study_cpu"],
 }

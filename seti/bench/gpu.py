@@ -20,6 +20,7 @@ from seti.bench.docs import DOCS, gpu_markdown, write_docs_section
 from seti.bench.predict import predict_defaults, predict_rate
 from seti.bench.study import augmentation_study_config, projections, study_values
 from seti.bench.train import bare_loop, train_path
+from seti.inference.settings import resolve_batch_size
 
 #: seconds a phase needs before it is started: compiling takes minutes; each later model needs its turn
 COMPILE_MIN_S, MODEL_RESERVE_S, RUN_RESERVE_S, CONCURRENT_MIN_S, ENSEMBLE_MIN_S = 120.0, 60.0, 30.0, 60.0, 20.0
@@ -44,7 +45,7 @@ def gpu_settings(tiny: bool, budget_s: float | None = None) -> Settings:
         num_folds=10,
         predict_cadences=4096,
         ensemble_cadences=4096,
-        predict_batch=int(predict_defaults().batch_size),
+        predict_batch=resolve_batch_size(predict_defaults().batch_size, "cuda"),
         num_workers=min(int(study.data.num_workers), os.cpu_count() or 1),
         ensemble_members=6,
         concurrent_jobs=[2, 4],
@@ -160,11 +161,20 @@ class GpuRun:
             point.update(path="train.py", batch=batch, without_compile_samples_per_s=off.get("samples_per_s"))
             self.results["compile"][model] = point
             self.save()
+            dirs = self.run_dirs.get(model)
+            if dirs and self.clock.left() >= COMPILE_MIN_S + MODEL_RESERVE_S * (models_left - 1):
+                # predict.py compile=true at its padded batch, beside the uncompiled one_member_<model> next
+                self.predict(f"one_member_{model}_compiled", dirs[:1], 1, "none", self.settings.predict_cadences, True)
+            else:
+                self.skip(f"{model} compiled predict", f"time budget ({self.clock.left():.0f} s left)")
             return
         self.results["compile"][model] = {"status": "skipped", "reason": reason}
 
-    def predict(self, name: str, run_dirs: list[Path], members: int, tta: str, cadences: int) -> None:
-        """predict.py's path for ``members`` checkpoints cycled from ``run_dirs``' best checkpoints."""
+    def predict(
+        self, name: str, run_dirs: list[Path], members: int, tta: str, cadences: int, compile_model: bool = False
+    ) -> None:
+        """predict.py's path for ``members`` checkpoints cycled from ``run_dirs``' best checkpoints (its padded
+        last batch, as predict.py's default; ``compile_model``: predict.py's compile=true)."""
         from seti.inference.members import find_checkpoints, load_members
 
         def run() -> dict:
@@ -173,7 +183,14 @@ class GpuRun:
             workers = 0 if self.settings.tiny else None
             batch = self.settings.predict_batch
             point = predict_rate(
-                loaded, self.root, cadences, batch_size=batch, tta=tta, device=self.device, num_workers=workers
+                loaded,
+                self.root,
+                cadences,
+                batch_size=batch,
+                tta=tta,
+                device=self.device,
+                num_workers=workers,
+                compile=compile_model,
             )
             return {**point, "distinct_checkpoints": len({str(s.ckpt_path) for s in specs})}
 

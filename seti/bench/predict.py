@@ -37,10 +37,14 @@ def predict_rate(
     device,
     num_workers=None,
     precision: str | None = None,
+    pad_last_batch: bool | None = None,
+    compile: bool = False,
 ) -> dict:
     """The predict-speed measurement: ``predict_ids`` for loaded ``members`` on ``cadences`` test ids (the
-    files cycled, so in the page cache), timed after a one-batch warm-up (autotuning, allocator). Worker
-    start-up is inside the timing, as it is in predict.py. A setting left None is predict.py's default."""
+    files cycled, so in the page cache), timed after a one-batch warm-up (autotuning, allocator, and with
+    ``compile`` the compiling). Worker start-up is inside the timing, as it is in predict.py. A setting left
+    None is predict.py's default. ``phases`` is the timed pass's own breakdown (PASS_PHASES)."""
+    from seti.inference.engine import PASS_PHASES
     from seti.inference.ensemble import predict_ids
     from seti.inference.settings import ScoringOptions, resolve_workers
     from seti.runtime import resolve_precision, synchronize
@@ -57,6 +61,8 @@ def predict_rate(
         tta=tta,
         channels_last=defaults.channels_last,
         transforms=defaults.transforms,
+        pad_last_batch=bool(defaults.pad_last_batch if pad_last_batch is None else pad_last_batch),
+        compile=compile,
     )
     predict_ids(members, root, "test", ids[:batch_size], options)
     synchronize(device)
@@ -79,6 +85,9 @@ def predict_rate(
         "member_cadences_per_s": len(frame) * len(members) / seconds,
         "channels_last": stats.get("channels_last"),
         "transforms": stats.get("transforms"),
+        "pad_last_batch": options.pad_last_batch,
+        "compile": compile,
+        "phases": {phase: stats.get(phase) for phase in PASS_PHASES},
     }
 
 
@@ -131,14 +140,15 @@ def bench_predict(
     cadences. ``ratio`` = forward / predict time: near 1 means the models are the bottleneck, well below 1
     means reading or preprocessing is (add workers or CPUs). A setting left None is predict.py's default."""
     from seti.inference.members import find_checkpoints, group_by_preprocessing, load_members
+    from seti.inference.settings import resolve_batch_size
     from seti.runtime import resolve_device, resolve_precision
 
     defaults = predict_defaults()
-    batch_size = int(defaults.batch_size if batch_size is None else batch_size)
     tta = str(defaults.tta if tta is None else tta)
     setup_started = time.perf_counter()
     members = load_members(find_checkpoints(ckpt))
     dev = resolve_device(str(defaults.device if device is None else device))
+    batch_size = resolve_batch_size(defaults.batch_size if batch_size is None else batch_size, dev)
     prec = resolve_precision(defaults.precision if precision is None else precision, cuda=dev.type == "cuda")
     n = batch_size * n_batches
     setup_s = time.perf_counter() - setup_started

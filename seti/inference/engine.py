@@ -11,6 +11,7 @@ are the parallelism.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,8 +20,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from seti.data.layout import CadenceDataError, load_cadence
-from seti.models.scoring import check_tta, probabilities
-from seti.runtime import autocast_for, resolve_switch
+from seti.models.scoring import check_tta, pad_rows, probabilities
+from seti.runtime import autocast_for, resolve_switch, synchronize
 
 
 # ================================================================================= raw cadences in, every group out
@@ -75,6 +76,10 @@ class CollatePreprocessed:
             return [p.batch(raw) for p in self.preprocessors], index
 
 
+#: the phases of a scoring pass that :func:`score_cadences` times, in seconds
+PASS_PHASES = ("warmup_s", "read_s", "preprocess_s", "forward_s")
+
+
 @torch.no_grad()
 def score_cadences(
     groups: Sequence[tuple[object, torch.nn.Module]],
@@ -83,13 +88,21 @@ def score_cadences(
     precision: str | None = None,
     tta: str = "none",
     channels_last: bool | str | None = "auto",
+    pad_to: int | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray], dict]:
     """Score every batch of ``loader`` with every group: ``groups`` is [(preprocessor, model)], where the
     model maps (B, C, H, W) to (B,) or (B, members) logits. A batch is (raw cadences, indices), preprocessed
     here on ``device``, or ([one image tensor per group], indices) from :class:`CollatePreprocessed`.
 
+    ``pad_to``: a smaller batch (the last) is padded to this many rows with copies of its last image and the
+    pad rows' scores dropped, so the models see one input shape (autotuning and compiling happen once; every
+    row is scored independently in eval mode, so the kept scores are those of the unpadded batch).
+
     Returns (dataset indices (N,), per group a (N, members) float64 array of probabilities, stats) where
-    stats counts the batches and cadences read: one pass over the data for all groups.
+    stats counts the batches and cadences read (one pass over the data for all groups) and times the pass's
+    phases (:data:`PASS_PHASES`): the first batch's preprocessing and scoring is the warm-up (cuDNN
+    autotuning, compiling, the allocator); ``read_s`` is the time spent waiting for the loader. On CUDA each
+    phase ends with a device sync so the phases add up; at a large batch that costs little.
     """
     check_tta(tta)
     device = torch.device(device)
@@ -100,22 +113,43 @@ def score_cadences(
         models.append(model.to(memory_format=torch.channels_last) if nhwc else model)
     indices: list[torch.Tensor] = []
     outputs: list[list[torch.Tensor]] = [[] for _ in groups]
-    batches = cadences = 0
+    batches = cadences = padded = 0
+    timing = dict.fromkeys(PASS_PHASES, 0.0)
+    clock = time.perf_counter()
     for batch, index in loader:
+        now = time.perf_counter()
+        timing["read_s"] += now - clock
+        clock, warm = now, batches > 0
+        n = int(index.shape[0])
         done = isinstance(batch, (list, tuple))  # preprocessed in the workers
         raw = None if done else batch.to(device, non_blocking=True)
-        for g, ((preprocess, _), model) in enumerate(zip(groups, models)):
+        inputs = []
+        for g, (preprocess, _) in enumerate(groups):
             x = batch[g].to(device, non_blocking=True) if done else preprocess.batch(raw)
-            if nhwc:
-                x = x.contiguous(memory_format=torch.channels_last)
+            if pad_to is not None:
+                x = pad_rows(x, pad_to)
+            inputs.append(x.contiguous(memory_format=torch.channels_last) if nhwc else x)
+        synchronize(device)
+        now = time.perf_counter()
+        timing["preprocess_s" if warm else "warmup_s"] += now - clock
+        clock = now
+        for g, (x, model) in enumerate(zip(inputs, models)):
             with autocast_for(device, precision):
                 p = probabilities(model, x, tta)
-            outputs[g].append(p.reshape(index.shape[0], -1))  # stays on the device: no sync per batch
+            outputs[g].append(p.reshape(x.shape[0], -1)[:n])  # stays on the device: no copy per batch
+        synchronize(device)
+        now = time.perf_counter()
+        timing["forward_s" if warm else "warmup_s"] += now - clock
+        clock = now
         indices.append(index)
         batches += 1
-        cadences += int(index.shape[0])
-    stats = {"batches": batches, "cadences_read": cadences, "channels_last": nhwc}
+        cadences += n
+        padded += max(0, (pad_to or 0) - n)
+    timing["read_s"] += time.perf_counter() - clock  # the loader's last call, which found it exhausted
+    stats = {"batches": batches, "cadences_read": cadences, "pad_rows": padded, "channels_last": nhwc, **timing}
     if not indices:
         return np.empty(0, dtype=np.int64), [np.empty((0, 1)) for _ in groups], stats
+    started = time.perf_counter()
     probs = [torch.cat(out).double().cpu().numpy() for out in outputs]
+    stats["forward_s"] += time.perf_counter() - started  # the copy back waits for the last batch's kernels
     return torch.cat(indices).numpy().astype(np.int64), probs, stats

@@ -40,6 +40,16 @@ def model_stack(models: Sequence[Any]):
     return ModelStack(models).eval()
 
 
+def compile_members(members: Sequence[Member]) -> None:
+    """``torch.compile`` each member's module in place, once (a member compiled before is left as it is):
+    static shapes (``dynamic=False``), which the padded last batch keeps to one per preprocessing group.
+    The compiling itself happens on the first batch, the pass's warm-up; members of one architecture
+    share the compiled code."""
+    for member in members:
+        if getattr(member.model, "_compiled_call_impl", None) is None:
+            member.model.compile(dynamic=False)
+
+
 def check_files(root: Path, split: str, ids: Sequence[str], check: str = "header") -> None:
     """Every cadence behind ``ids`` must exist and look sane, checked up front: ``header`` reads each .npy
     header (fast), ``full`` loads every array (finds a NaN/inf behind a valid header)."""
@@ -70,7 +80,11 @@ def predict_ids(
     One pass over the files for the whole ensemble: workers read raw cadences, and each batch is
     preprocessed once per preprocessing group (batched; on the device, or in the workers on a CPU, see
     ``options.transforms``) and scored by all of that group's members. ``stats``, if given, receives the
-    pass's counts (batches, cadences read, preprocessing groups, channels_last, transforms).
+    pass's counts (batches, cadences read, pad rows, preprocessing groups, channels_last, transforms) and
+    its timed phases (``seti.inference.engine.PASS_PHASES``).
+
+    ``options.pad_last_batch`` pads the last batch to the batch size (one input shape for the models);
+    ``options.compile`` compiles every member once (:func:`compile_members`).
     """
     from torch.utils.data import DataLoader
 
@@ -95,6 +109,8 @@ def predict_ids(
         pin_memory=device.type == "cuda",
         collate_fn=CollatePreprocessed(list(groups)) if where == "workers" else collate_raw,
     )
+    if options.compile:
+        compile_members(members)
     started = time.perf_counter()
     with cudnn_benchmark(device.type == "cuda"):  # a fixed input size per group: autotune once
         indices, probs, counts = score_cadences(
@@ -104,6 +120,7 @@ def predict_ids(
             options.precision,
             options.tta,
             options.channels_last,
+            pad_to=options.batch_size if options.pad_last_batch else None,
         )
     seconds = time.perf_counter() - started
     for (preprocess, group), group_probs in zip(groups.items(), probs):

@@ -27,6 +27,10 @@ PREPROCESSING_KEYS = ("panels", "layout", "background", "image_size", "clip")
 BLENDS = ("mean", "rank")
 #: how much of every test file is read before inference: header (shape and dtype, fast) | full (every value)
 CHECKS = ("header", "full")
+#: ``batch_size=auto``: cadences per inference batch by device type. A GPU needs large batches to be busy
+#: (flip TTA doubles it: 512 images per forward pass; lower batch_size where that does not fit); on a CPU a
+#: larger batch gains nothing.
+AUTO_BATCH_SIZE = {"cuda": 256, "cpu": 64}
 
 
 class PredictError(SetiError, ValueError):
@@ -104,6 +108,8 @@ class ScoringOptions:
     tta: str
     channels_last: bool | str
     transforms: str
+    pad_last_batch: bool = True
+    compile: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,11 +126,13 @@ class PredictSettings:
     check: str
     tta: str
     blend: str
-    batch_size: int
+    batch_size: int | str
+    pad_last_batch: bool
     num_workers: int | str
     device: str
     precision: str
     channels_last: bool | str
+    compile: bool | str
     transforms: str
     oof: bool
 
@@ -175,13 +183,16 @@ class PredictSettings:
         try:
             check_tta(self.tta)
             runtime.check_switch(self.channels_last, "channels_last")
+            runtime.check_switch(self.compile, "compile")
         except ValueError as err:
             raise PredictError(str(err)) from err
-        for key in ("allow_unfinished", "overwrite", "oof"):
+        for key in ("allow_unfinished", "overwrite", "oof", "pad_last_batch"):
             if not isinstance(getattr(self, key), bool):
                 raise PredictError(f"{key} must be true or false, got {getattr(self, key)!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise PredictError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
+        if self.batch_size != "auto" and (
+            isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1
+        ):
+            raise PredictError(f"batch_size must be auto or an integer >= 1, got {self.batch_size!r}")
         if self.num_workers != "auto" and (not str(self.num_workers).isdigit()):
             raise PredictError(f"num_workers must be auto or an integer >= 0, got {self.num_workers!r}")
 
@@ -191,20 +202,27 @@ class PredictSettings:
             device = runtime.resolve_device(self.device)
         except ValueError as err:
             raise PredictError(str(err)) from err
+        cuda = device.type == "cuda"
         return ScoringOptions(
             check=self.check,
-            batch_size=self.batch_size,
+            batch_size=resolve_batch_size(self.batch_size, device),
             num_workers=self.num_workers,
             device=device,
-            precision=runtime.resolve_precision(self.precision, cuda=device.type == "cuda"),
+            precision=runtime.resolve_precision(self.precision, cuda=cuda),
             tta=self.tta,
             channels_last=self.channels_last,
             transforms=self.transforms,
+            pad_last_batch=self.pad_last_batch,
+            compile=runtime.resolve_switch(self.compile, cuda),
         )
 
     @property
     def members_path(self) -> Path:
         return self.output.with_name(f"{self.output.stem}.members.csv")
+
+    @property
+    def timing_path(self) -> Path:
+        return self.output.with_name(f"{self.output.stem}.timing.json")
 
     @property
     def oof_path(self) -> Path:
@@ -235,6 +253,13 @@ def _ckpt_paths(value: Any) -> tuple[Path, ...]:
 def expand_path(value: Any) -> Path:
     """A path from the command line, ``~`` expanded."""
     return Path(os.path.expanduser(str(value)))
+
+
+def resolve_batch_size(batch_size: int | str, device: torch.device | str) -> int:
+    """``batch_size`` as an integer: ``auto`` is :data:`AUTO_BATCH_SIZE` for the device's type."""
+    if batch_size == "auto":
+        return AUTO_BATCH_SIZE["cuda" if torch.device(device).type == "cuda" else "cpu"]
+    return int(batch_size)
 
 
 def resolve_workers(num_workers: int | str, n_items: int, batch_size: int) -> int:

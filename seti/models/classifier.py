@@ -6,6 +6,12 @@ tracked as its own metric. The run's per-id validation predictions are computed 
 Launch overhead (a small EfficientNet step at batch 16 is bound by kernel launches on a big GPU):
 ``channels_last`` (NHWC) and ``compile`` (``torch.compile`` of the backbone) take ``auto``, resolved in
 :meth:`setup` from the device the trainer runs on: channels_last on CUDA, off on CPU; compile likewise.
+
+Compiled shapes are static (``dynamic=False``: inductor's fastest kernels, no symbolic sizes). Training
+batches already have one shape (the train loader drops its last partial batch), and an evaluation batch
+smaller than the largest seen (the last one of a validation or test set) is padded to that size in
+:meth:`forward` and the pad rows dropped: in eval mode every row is scored independently, so a smaller
+last batch costs one padded forward pass instead of a recompile.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from torchvision.ops import sigmoid_focal_loss
 
 from seti.models.backbone import create_backbone
 from seti.models.mixup import Mixup, build_mixup
+from seti.models.scoring import pad_rows
 from seti.runtime import check_switch, resolve_switch
 
 LOSSES = ("bce", "focal")
@@ -67,6 +74,7 @@ class CadenceClassifier(L.LightningModule):
         self.loss_name, self.focal_gamma = loss, float(focal_gamma)
         self.channels_last = False
         self.compiled = False
+        self.eval_batch = 0  # the largest evaluation batch seen: smaller ones are padded to it when compiled
         if channels_last is True or compile is True:
             self.apply_launch_settings(torch.device("cpu"))  # explicit settings hold without a trainer too
         self.val_auroc = BinaryAUROC()
@@ -78,7 +86,9 @@ class CadenceClassifier(L.LightningModule):
         """Resolve ``auto`` for ``device`` (on on CUDA) and apply channels_last / torch.compile once.
 
         ``compile`` wraps the backbone's call in place (``nn.Module.compile``), so state_dict keys and
-        checkpoints are unchanged. Called by :meth:`setup`; inference code may call it with its device.
+        checkpoints are unchanged (no ``_orig_mod.`` prefix: a compiled run's checkpoint loads strictly into
+        an uncompiled model, and the other way round). Called by :meth:`setup`; inference code may call it
+        with its device.
         """
         cuda = torch.device(device).type == "cuda"
         want_nhwc = resolve_switch(self.channels_last_setting, cuda)
@@ -87,7 +97,7 @@ class CadenceClassifier(L.LightningModule):
             self.channels_last = True
         want_compile = resolve_switch(self.compile_setting, cuda)
         if want_compile and not self.compiled:
-            self.net.compile()
+            self.net.compile(dynamic=False)
             self.compiled = True
 
     def setup(self, stage: str) -> None:
@@ -96,9 +106,18 @@ class CadenceClassifier(L.LightningModule):
 
     # ---- forward / loss -------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        if self.compiled and not self.training:
+            x = self.pad_eval_batch(x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.net(x).squeeze(1)
+        return self.net(x).squeeze(1)[:n]
+
+    def pad_eval_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` padded with copies of its last row to the largest evaluation batch seen, so the compiled
+        backbone sees one evaluation shape (the caller drops the pad rows)."""
+        self.eval_batch = max(self.eval_batch, x.shape[0])
+        return pad_rows(x, self.eval_batch)
 
     def loss_fn(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.loss_name == "focal":

@@ -65,3 +65,11 @@ def probabilities(model: torch.nn.Module, x: torch.Tensor, tta: str = "none") ->
         p = torch.sigmoid(model(both).float())
         return (p[: x.shape[0]] + p[x.shape[0] :]) / 2
     return torch.sigmoid(model(x).float())
+
+
+def pad_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
+    """``x`` with copies of its last row appended up to ``rows`` rows (a real row, so no preprocessing or
+    normalisation sees an all-zero input); ``x`` itself when it has that many already."""
+    if x.shape[0] >= rows:
+        return x
+    return torch.cat([x, x[-1:].expand(rows - x.shape[0], *x.shape[1:])])
