@@ -115,6 +115,12 @@ def _manifest_key(
     return key
 
 
+def _same_key(found: dict, key: dict) -> bool:
+    """A manifest on disk matches ``key``: every key field equal, and the backgrounds entry (absent when
+    generated) equal too, so real-background and generated datasets never pass for each other."""
+    return all(found.get(k) == key.get(k) for k in {*key, "backgrounds"})
+
+
 def _read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
@@ -126,7 +132,7 @@ def _read_json(path: Path) -> dict | None:
 
 def _mismatch_error(root: Path, found: dict, wanted: dict, what: str) -> CadenceDataError:
     diffs = []
-    for key in wanted:
+    for key in [*wanted, *([] if "backgrounds" in wanted else ["backgrounds"])]:
         if key == "params":
             fp, wp = found.get("params") or {}, wanted["params"]
             diffs += [
@@ -134,11 +140,13 @@ def _mismatch_error(root: Path, found: dict, wanted: dict, what: str) -> Cadence
                 for k in sorted(set(fp) | set(wp))
                 if fp.get(k) != wp.get(k)
             ]
-        elif key == "backgrounds" and found.get(key) != wanted[key]:
-            diffs.append(
-                f"backgrounds: on disk {found.get(key)!r}, requested {wanted[key]!r} (a changed background folder "
-                "or background settings make another dataset)"
-            )
+        elif key == "backgrounds":
+            if found.get(key) != wanted.get(key):
+                diffs.append(
+                    f"backgrounds: on disk {found.get(key) or 'generated'!r}, requested "
+                    f"{wanted.get(key) or 'generated'!r} (a changed background folder or background settings make "
+                    "another dataset)"
+                )
         elif found.get(key) != wanted[key]:
             diffs.append(f"{key}: on disk {found.get(key)!r}, requested {wanted[key]!r}")
     return CadenceDataError(
@@ -236,7 +244,7 @@ def write_dataset(
     key = _manifest_key(n, test_n, positive_rate, seed, params, source)
     for name, what in ((MANIFEST_NAME, "a complete"), (PARTIAL_MANIFEST_NAME, "a partly written")):
         found = _read_json(root / name)
-        if found is not None and {k: found.get(k) for k in key} != key:
+        if found is not None and not _same_key(found, key):
             raise _mismatch_error(root, found, key, what)
     atomic_write_text(root / PARTIAL_MANIFEST_NAME, json.dumps(key, indent=2))
 
@@ -441,7 +449,7 @@ def ensure_dataset(
         found = _read_json(root / MANIFEST_NAME)
         if found is None:
             return False
-        if {k: found.get(k) for k in key} != key:
+        if not _same_key(found, key):
             raise _mismatch_error(root, found, key, "a complete")
         problem = verify_dataset(root, found)
         if problem is not None:
