@@ -80,7 +80,11 @@ def _predictions(seeds=(0, 1, 2), n=200, gap=0.8, seed=0) -> pd.DataFrame:
 
 
 def test_summary_is_run_level_and_finds_a_large_gap_but_not_a_null_one():
-    big = summarise(_predictions(gap=1.5))
+    frame = _predictions(gap=1.5)
+    frame["drawn_on"] = np.where(frame["id"].map(lambda i: int(i, 16)) % 2 == 0, "generated", "0000799a2b2c42d")
+    big = summarise(frame)
+    assert set(big["auroc_by_background"]) == {"real", "generated"}
+    assert big["auroc_by_background"]["real"]["test_ids"] == 100
     first = big["run_level"][0]
     assert (first["a"], first["b"]) == ("default", "dedoppler")
     assert first["established"] and first["diff"] > 0.2 and first["n_seeds"] == 3
@@ -92,7 +96,7 @@ def test_summary_is_run_level_and_finds_a_large_gap_but_not_a_null_one():
     text = render(big, {"root": "/b", "backgrounds": "data: mixed", "commit": "abc", "machine": "x", "wall_s": 1.0})
     for system in SYSTEMS:
         assert f"| {system} |" in text
-    assert "| default - dedoppler |" in text and "established" in text
+    assert "| default - dedoppler |" in text and "established" in text and "| real backgrounds | 100 |" in text
 
 
 @pytest.mark.slow

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from seti.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
+from seti.data.synthetic.real import BACKGROUNDS_CSV, GENERATED
 from seti.errors import SetiError
 from seti.metrics import auc_score
 
@@ -197,6 +198,11 @@ def score_seed(settings: ScoreSettings, seed: int) -> pd.DataFrame:
     if len(frame) != len(labels):
         raise BenchmarkError(f"predictions for seed {seed} cover {len(frame)} of {len(labels)} test ids")
     frame.insert(0, "seed", int(seed))
+    used = Path(settings.root) / BACKGROUNDS_CSV
+    if used.is_file():  # which background each test cadence was drawn on: the report splits AUROC by it
+        kinds = pd.read_csv(used, dtype=str)
+        kinds = kinds[kinds["split"] == "test"].rename(columns={"background": "drawn_on"})[["id", "drawn_on"]]
+        frame = frame.merge(kinds, on="id", how="left", validate="1:1")
     return frame
 
 
@@ -225,7 +231,17 @@ def summarise(predictions: pd.DataFrame) -> dict:
             _, d, cov = found
             result = run_level_test(d, cov)
         contrasts.append({"a": a, "b": b, **result, **plan(result)})
+    by_background = {}
+    if "drawn_on" in predictions:
+        real = predictions["drawn_on"] != GENERATED
+        for kind, part in (("real", predictions[real]), ("generated", predictions[~real])):
+            if part.groupby("seed")["target"].nunique().min() == 2:
+                by_background[kind] = {
+                    system: float(np.mean([auc_score(g["target"], g[system]) for _, g in part.groupby("seed")]))
+                    for system in SYSTEMS
+                } | {"test_ids": int(len(part) // len(seeds))}
     return {
+        "auroc_by_background": by_background,
         "seeds": seeds,
         "test_ids": int(predictions.groupby("seed").size().iloc[0]) if len(predictions) else 0,
         "test_positive": int(predictions.groupby("seed")["target"].sum().iloc[0]) if len(predictions) else 0,
@@ -262,6 +278,17 @@ def render(summary: dict, meta: dict) -> str:
         auc = summary["auroc"][system]
         cells = [_num(auc["per_seed"][str(s)]) for s in summary["seeds"]]
         lines.append(f"| {system} | " + " | ".join(cells) + f" | {_num(auc['mean'])} |")
+    if summary.get("auroc_by_background"):
+        lines += [
+            "",
+            "| test cadences drawn on | ids | " + " | ".join(SYSTEMS) + " |",
+            "|---|---|" + "---|" * len(SYSTEMS),
+        ]
+        for kind, aucs in summary["auroc_by_background"].items():
+            cells = " | ".join(_num(aucs[s]) for s in SYSTEMS)
+            lines.append(f"| {kind} backgrounds | {aucs['test_ids']} | {cells} |")
+        lines.append("")
+        lines.append("(mean test AUROC over seeds, on the test cadences drawn on each kind of background)")
     lines += [
         "",
         "| contrast (test AUROC) | diff | 95% run-level CI | p | established | seeds needed |",
