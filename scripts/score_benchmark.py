@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra train.py override for the CPU default only, e.g. trainer.max_epochs=1 (repeatable; none by "
         "default: the CPU default as shipped)",
     )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train and predict nothing: rebuild the report from the seeds' predictions already in --out",
+    )
     p.add_argument("--timeout", type=float, default=None, help="seconds allowed per train/predict command")
     return p
 
@@ -51,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         args.root.resolve(), args.out.resolve(), args.seeds, args.override, args.default_override, args.timeout
     )
     try:
-        score_benchmark(settings)
+        score_benchmark(settings, report_only=args.report_only)
     except (SetiError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

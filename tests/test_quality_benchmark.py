@@ -124,3 +124,33 @@ def test_score_benchmark_end_to_end_on_a_tiny_benchmark(sample_root: Path, tmp_p
     summary = json.loads((out / SUMMARY_JSON).read_text())
     assert summary["seeds"] == [3, 4] and summary["run_level"][0]["n_seeds"] == 2
     assert "real backgrounds" in (out / REPORT_MD).read_text()
+    # --report-only rebuilds the same predictions from the files, training nothing
+    run_script("scripts/score_benchmark.py", [*args, "--report-only"], tmp_path)
+    pd.testing.assert_frame_equal(pd.read_csv(out / PREDICTIONS_CSV, dtype={"id": str}), predictions)
+
+
+def test_report_only_rebuilds_the_report_from_predict_outputs(sample_root: Path, tmp_path: Path):
+    """The seeds' predict.py files (blend + members) are joined to the test labels and the backgrounds each
+    test cadence was drawn on; a missing seed is refused, not skipped."""
+    from seti.bench.quality import ScoreSettings, score_benchmark
+
+    bench = make_benchmark(tmp_path / "bench", sample_root, n=10, test_n=12, progress=False)
+    test = pd.read_csv(bench / "test_labels.csv", dtype={"id": str})
+    out = tmp_path / "quality"
+    (out / "predict").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for seed in (0, 1):
+        default, dedoppler = test.target + rng.normal(size=len(test)), rng.normal(size=len(test))
+        pd.DataFrame({"id": test.id, f"default-s{seed}": default, f"dedoppler-s{seed}": dedoppler}).to_csv(
+            out / "predict" / f"seed{seed}.members.csv", index=False
+        )
+        pd.DataFrame({"id": test.id, "target": rng.uniform(size=len(test))}).to_csv(
+            out / "predict" / f"seed{seed}.csv", index=False
+        )
+    result = score_benchmark(ScoreSettings(bench, out, (0, 1)), report_only=True)
+    predictions = pd.read_csv(out / PREDICTIONS_CSV, dtype={"id": str})
+    assert len(predictions) == 24 and predictions.drawn_on.notna().all()
+    assert (predictions.drawn_on == "generated").sum() == 12  # half of the 12 test ids, for each of 2 seeds
+    assert result["meta"]["report_only"] and "--report-only" in (out / REPORT_MD).read_text()
+    with pytest.raises(BenchmarkError, match="seed 2 was not scored"):
+        score_benchmark(ScoreSettings(bench, out, (0, 2)), report_only=True)

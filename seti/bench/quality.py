@@ -166,16 +166,24 @@ def _run(script: str, args: Sequence[str], log: Path, timeout: float | None) -> 
         raise BenchmarkError(f"{' '.join(cmd)} failed ({proc.returncode}); its log {log} ends:\n{tail}")
 
 
+def _runs(out: Path, seed: int) -> dict[str, Path]:
+    return {s: Path(out) / "runs" / f"{s}-s{seed}" for s in ("default", "dedoppler")}
+
+
+def _blend_path(out: Path, seed: int) -> Path:
+    return Path(out) / "predict" / f"seed{seed}.csv"
+
+
 def score_seed(settings: ScoreSettings, seed: int) -> pd.DataFrame:
-    """Train both systems with ``seed``, blend them, and return the test split's per-id predictions:
-    ``seed, id, target, default, dedoppler, blend_rank``."""
+    """Train both systems with ``seed``, blend them, and return the test split's per-id predictions
+    (:func:`collect_seed`)."""
     out = Path(settings.out)
-    runs = {s: out / "runs" / f"{s}-s{seed}" for s in ("default", "dedoppler")}
+    runs = _runs(out, seed)
     for system, run_dir in runs.items():
         extra = [*settings.overrides, *(settings.default_overrides if system == "default" else [])]
         args = train_args(system, settings.root, seed, run_dir, extra)
         _run("train.py", args, out / "logs" / f"train-{system}-s{seed}.log", settings.timeout_s)
-    blend = out / "predict" / f"seed{seed}.csv"
+    blend = _blend_path(out, seed)
     _run(
         "predict.py",
         [
@@ -189,6 +197,16 @@ def score_seed(settings: ScoreSettings, seed: int) -> pd.DataFrame:
         out / "logs" / f"predict-s{seed}.log",
         settings.timeout_s,
     )
+    return collect_seed(settings, seed)
+
+
+def collect_seed(settings: ScoreSettings, seed: int) -> pd.DataFrame:
+    """A scored seed's test predictions from its predict.py files: ``seed, id, target, default, dedoppler,
+    blend_rank`` and, where the benchmark has backgrounds.csv, ``drawn_on`` (a real background id or
+    "generated")."""
+    runs, blend = _runs(settings.out, seed), _blend_path(settings.out, seed)
+    if not blend.is_file():
+        raise BenchmarkError(f"no {blend}: seed {seed} was not scored in {settings.out}; run without --report-only")
     members = pd.read_csv(blend.with_name(f"{blend.stem}.members.csv"), dtype={"id": str})
     members = members.rename(columns={runs[s].name: s for s in runs})
     blended = pd.read_csv(blend, dtype={"id": str}).rename(columns={"target": "blend_rank"})
@@ -269,7 +287,12 @@ def render(summary: dict, meta: dict) -> str:
         + (", ".join(f"`{o}`" for o in meta.get("overrides") or []) or "none")
         + "; for the CPU default only: "
         + (", ".join(f"`{o}`" for o in meta.get("default_overrides") or []) or "none (the CPU default as shipped)"),
-        f"- commit {meta.get('commit', '?')}; machine: {meta.get('machine', '?')}; wall time {meta.get('wall_s', 0):.0f} s",
+        f"- commit {meta.get('commit', '?')}; machine: {meta.get('machine', '?')}; "
+        + (
+            "report rebuilt from the seeds' predict.py outputs (--report-only)"
+            if meta.get("report_only")
+            else f"wall time {meta.get('wall_s', 0):.0f} s"
+        ),
         "",
         "| system | " + " | ".join(f"seed {s}" for s in summary["seeds"]) + " | mean |",
         "|---|" + "---|" * (len(summary["seeds"]) + 1),
@@ -317,8 +340,9 @@ def _commit() -> str:
         return "unknown"
 
 
-def score_benchmark(settings: ScoreSettings) -> dict:
-    """Score every seed, then write ``predictions.csv``, ``summary.json`` and ``report.md`` under ``out``."""
+def score_benchmark(settings: ScoreSettings, report_only: bool = False) -> dict:
+    """Score every seed, then write ``predictions.csv``, ``summary.json`` and ``report.md`` under ``out``.
+    ``report_only`` rebuilds the three files from the seeds' predict.py outputs already in ``out``."""
     from seti.data.synthetic import MANIFEST_NAME, describe_backgrounds
 
     root = Path(settings.root)
@@ -327,7 +351,8 @@ def score_benchmark(settings: ScoreSettings) -> dict:
     if len(settings.seeds) < 2:
         raise BenchmarkError("--seeds needs at least 2 training seeds: the run-level interval needs their spread")
     started = time.time()
-    frames = [score_seed(settings, int(s)) for s in settings.seeds]
+    score = collect_seed if report_only else score_seed
+    frames = [score(settings, int(s)) for s in settings.seeds]
     predictions = pd.concat(frames, ignore_index=True)
     summary = summarise(predictions)
     try:
@@ -343,6 +368,7 @@ def score_benchmark(settings: ScoreSettings) -> dict:
         "commit": _commit(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
         "wall_s": time.time() - started,
+        "report_only": report_only,
     }
     out = Path(settings.out)
     atomic_write_csv(out / PREDICTIONS_CSV, predictions, index=False)
