@@ -185,6 +185,8 @@ def test_refuses_folders_without_negatives_or_kaggle_layout(background_root: Pat
         BackgroundSource.load("real", tmp_path)
     with pytest.raises(BackgroundDataError, match="background_root"):
         BackgroundSource.load("mix", None)
+    with pytest.raises(BackgroundDataError, match="would not use it"):
+        BackgroundSource.load("generated", background_root)
     with pytest.raises(BackgroundDataError, match="backgrounds must be one of"):
         BackgroundSource.load("fake", background_root)
 

@@ -39,6 +39,11 @@ def check_background_settings(
     """Refuse bad ``data.synthetic`` background settings before anything is generated."""
     if backgrounds not in BACKGROUND_MODES:
         raise BackgroundDataError(f"data.synthetic.backgrounds must be one of {BACKGROUND_MODES}, got {backgrounds!r}")
+    if backgrounds == GENERATED and background_root:
+        raise BackgroundDataError(
+            f"data.synthetic.background_root={background_root} is set but data.synthetic.backgrounds=generated "
+            "would not use it: set backgrounds=real or mix, or background_root=null"
+        )
     if backgrounds != GENERATED and not background_root:
         raise BackgroundDataError(
             f"data.synthetic.backgrounds={backgrounds} needs data.synthetic.background_root=<a Kaggle-layout "
