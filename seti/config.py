@@ -97,6 +97,15 @@ def check_config(cfg: DictConfig) -> None:
         rate = config_number(cfg, "data.synthetic.positive_rate")
         if not 0 <= rate <= 1:
             raise ValueError(f"data.synthetic.positive_rate must lie in [0, 1], got {rate}")
+        from seti.data.synthetic.real import check_background_settings
+
+        synthetic = data.synthetic
+        check_background_settings(
+            str(synthetic.get("backgrounds", "generated")),
+            synthetic.get("background_root"),
+            config_number(cfg, "data.synthetic.real_fraction") if "real_fraction" in synthetic else 0.5,
+            config_number(cfg, "data.synthetic.real_noise") if "real_noise" in synthetic else 0.5,
+        )
     max_epochs = config_int(cfg, "trainer.max_epochs", minimum=-1, optional=True)
     if max_epochs is not None and max_epochs == 0 or (max_epochs == -1 and not cfg.trainer.get("max_steps")):
         raise ValueError(

@@ -7,6 +7,7 @@ says what is not recorded instead of guessing.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -111,11 +112,50 @@ def _partial_on(aug: str, evaluation: dict) -> str | None:
     )
 
 
+def _run_config_root(run_dir: Path) -> str | None:
+    """``data.root`` from the run's own run_config.yaml (runs trained without Hydra's .hydra/ files)."""
+    import yaml
+
+    from seti.rundir import RUN_CONFIG_YAML
+
+    try:
+        data = yaml.safe_load((run_dir / RUN_CONFIG_YAML).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    config = data.get("config") if isinstance(data, dict) else None
+    return config.get("data.root") if isinstance(config, dict) else None
+
+
+def _backgrounds(used: pd.DataFrame) -> list[str]:
+    """Which backgrounds each data folder's synthetic manifest says its cadences were drawn on (generated,
+    real or a mix, with the real folder and the hash of its label-0 id list); nothing for real Kaggle data."""
+    from seti.data.synthetic import MANIFEST_NAME, describe_backgrounds
+
+    out: list[str] = []
+    roots: dict[str, None] = {}
+    for run_dir in used["run_dir"]:
+        root = ((read_config(Path(run_dir)) or {}).get("data") or {}).get("root") or _run_config_root(Path(run_dir))
+        if root:
+            roots.setdefault(str(root))
+    for root in roots:
+        try:
+            manifest = json.loads((Path(root) / MANIFEST_NAME).read_text())
+        except (OSError, ValueError):
+            continue
+        text = describe_backgrounds(manifest)
+        if text:
+            out.append(f"{text} (data.root {root})" if len(roots) > 1 else text)
+    return out
+
+
 def disclosures(used: pd.DataFrame) -> list[str]:
-    """Sentences for the report: tuned constants and where they were fitted; needle-injecting augmentations."""
+    """Sentences for the report: tuned constants and where they were fitted; needle-injecting augmentations;
+    the backgrounds synthetic data was drawn on."""
     out: list[str] = []
     if used.empty:
         return out
+    if "run_dir" in used:
+        out.extend(_backgrounds(used))
     for model, group in used.groupby("model", sort=True):
         text = _tuning(str(model), _first_config(group).get("model") or {})
         if text:

@@ -16,7 +16,8 @@ Conventions (the same as the Kaggle files):
 
 Layout: :mod:`.params` (:class:`SyntheticParams`, validated), :mod:`.needles` (:class:`NeedleSpec`, its sampling,
 the setigen and numpy renderers), :mod:`.backgrounds` (noise, bandpass, gain, RFI, z-scoring,
-:func:`generate_cadence`), :mod:`.writer` (ids, labels, manifest, the parallel and
+:func:`generate_cadence`), :mod:`.real` (label-0 cadences of a Kaggle folder as varied backgrounds),
+:mod:`.writer` (ids, labels, manifest, the parallel and
 locked :func:`write_dataset` / :func:`ensure_dataset`).
 
 Public API: :class:`SyntheticParams`, :func:`generate_cadence`,
@@ -42,6 +43,14 @@ from seti.data.synthetic.needles import (
     sigma_clipped_std,
 )
 from seti.data.synthetic.params import PROFILES, SyntheticParams
+from seti.data.synthetic.real import (
+    BACKGROUND_MODES,
+    BACKGROUNDS_CSV,
+    BackgroundDataError,
+    BackgroundSource,
+    describe_backgrounds,
+    vary_background,
+)
 from seti.data.synthetic.writer import (
     LOCK_NAME,
     MANIFEST_NAME,
@@ -53,6 +62,12 @@ from seti.data.synthetic.writer import (
 )
 
 __all__ = [
+    "BACKGROUND_MODES",
+    "BACKGROUNDS_CSV",
+    "BackgroundDataError",
+    "BackgroundSource",
+    "describe_backgrounds",
+    "vary_background",
     "DF_HZ",
     "DT_S",
     "FCH1_HZ",

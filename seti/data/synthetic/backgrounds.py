@@ -163,20 +163,38 @@ def _zscore(panels: np.ndarray) -> np.ndarray:
     return out.reshape(x.shape)
 
 
-def generate_cadence(rng: np.random.Generator, positive: bool, params: SyntheticParams | None = None) -> np.ndarray:
-    """One synthetic cadence, float16 (6, 273, 256), ABACAD, every panel z-scored.
-
-    The draws happen in a fixed order (background, RFI, label-independent signals, then the positive's
-    needle last), so the same rng state with ``positive`` True and False gives the same background and the
-    OFF panels come out byte-identical: the only difference a positive carries is its ON-panel needle.
-    """
-    params = params or SyntheticParams()
+def generated_background(rng: np.random.Generator, params: SyntheticParams) -> tuple[np.ndarray, float]:
+    """A generated background, float32 (6, 273, 256) before z-scoring, and its noise std (unit level)."""
     bandpass = _bandpass(rng, params)
     gain = _gain(rng, params)
     raw = _chi2_noise(rng, params.chi2_df, CADENCE_SHAPE)
     raw *= gain.astype(np.float32)[:, :, None]
     raw *= bandpass.astype(np.float32)[:, None, :]
-    noise_std = math.sqrt(2.0 / params.chi2_df)  # chi2_k / k at unit level
+    return raw, math.sqrt(2.0 / params.chi2_df)  # chi2_k / k at unit level
+
+
+def generate_cadence(
+    rng: np.random.Generator,
+    positive: bool,
+    params: SyntheticParams | None = None,
+    background: tuple[np.ndarray, float] | None = None,
+) -> np.ndarray:
+    """One synthetic cadence, float16 (6, 273, 256), ABACAD, every panel z-scored.
+
+    ``background`` is ``(float32 raw cadence, its noise std)``, e.g. a varied real one
+    (:func:`seti.data.synthetic.real.vary_background`); None draws a generated one. Either way the
+    injection is the same: RFI, label-independent signals, then the positive's needle last. The draws
+    happen in that fixed order, so the same rng state with ``positive`` True and False gives the same
+    background and the OFF panels come out byte-identical: the only difference a positive carries is its
+    ON-panel needle.
+    """
+    params = params or SyntheticParams()
+    if background is None:
+        raw, noise_std = generated_background(rng, params)
+    else:
+        raw, noise_std = np.array(background[0], dtype=np.float32), float(background[1])
+        if raw.shape != CADENCE_SHAPE:
+            raise ValueError(f"background must have shape {CADENCE_SHAPE}, got {raw.shape}")
     _add_rfi(raw, rng, params, noise_std)
     # label-independent needle-like signals: terrestrial (all panels) or OFF-only; both are "not ON-only"
     if rng.random() < params.all_panel_signal_fraction:

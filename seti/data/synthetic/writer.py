@@ -32,6 +32,7 @@ from seti.data.layout import (
 from seti.data.synthetic.backgrounds import generate_cadence
 from seti.data.synthetic.needles import _setigen
 from seti.data.synthetic.params import SyntheticParams
+from seti.data.synthetic.real import BACKGROUNDS_CSV, GENERATED, BackgroundSource, load_background, vary_background
 
 log = logging.getLogger(__name__)
 
@@ -73,25 +74,36 @@ def _is_valid(path: Path) -> bool:
         return False
 
 
-def _work_chunk(root: str, seed: int, params_dict: dict, tasks: list[tuple[str, int, str, int]]) -> tuple[int, int]:
-    """Worker: generate and atomically save each (split, index, id, label) unless a valid file exists."""
+def _work_chunk(
+    root: str, seed: int, params_dict: dict, real: tuple[str, float] | None, tasks: list[tuple]
+) -> tuple[int, int]:
+    """Worker: generate and atomically save each (split, index, id, label, background id or None) unless a
+    valid file exists. ``real`` is (background folder, real_noise) when some cadences use real backgrounds."""
     params = SyntheticParams.from_dict(params_dict)
     made = skipped = 0
-    for split, index, cadence_id, label in tasks:
+    for split, index, cadence_id, label, background_id in tasks:
         path = cadence_path(root, split, cadence_id)
         if path.exists() and _is_valid(path):
             skipped += 1
             continue
-        cadence = generate_cadence(_cadence_rng(seed, split, index), bool(label), params)
+        rng = _cadence_rng(seed, split, index)
+        background = None
+        if background_id is not None:
+            background = vary_background(rng, load_background(real[0], background_id), real[1])
+        cadence = generate_cadence(rng, bool(label), params, background)
         # no fsync (atomic_write's default): a killed run is covered without it, and it costs ms per file
         atomic_write(path, lambda fh, cadence=cadence: np.save(fh, cadence, allow_pickle=False))
         made += 1
     return made, skipped
 
 
-def _manifest_key(n: int, test_n: int, positive_rate: float, seed: int, params: SyntheticParams) -> dict:
-    """What makes two datasets the same: the arguments, params and generator version (not workers/time)."""
-    return {
+def _manifest_key(
+    n: int, test_n: int, positive_rate: float, seed: int, params: SyntheticParams, source: BackgroundSource
+) -> dict:
+    """What makes two datasets the same: the arguments, params, generator version and, for real
+    backgrounds, the background ids' hash (not workers/time/folder path). Generated datasets have no
+    ``backgrounds`` entry, so their manifests stay as they always were."""
+    key = {
         "version": SYNTHETIC_VERSION,
         "n": int(n),
         "test_n": int(test_n),
@@ -99,6 +111,15 @@ def _manifest_key(n: int, test_n: int, positive_rate: float, seed: int, params: 
         "seed": int(seed),
         "params": params.to_dict(),
     }
+    if source.key() is not None:
+        key["backgrounds"] = source.key()
+    return key
+
+
+def _same_key(found: dict, key: dict) -> bool:
+    """A manifest on disk matches ``key``: every key field equal, and the backgrounds entry (absent when
+    generated) equal too, so real-background and generated datasets never pass for each other."""
+    return all(found.get(k) == key.get(k) for k in {*key, "backgrounds"})
 
 
 def _read_json(path: Path) -> dict | None:
@@ -112,7 +133,7 @@ def _read_json(path: Path) -> dict | None:
 
 def _mismatch_error(root: Path, found: dict, wanted: dict, what: str) -> CadenceDataError:
     diffs = []
-    for key in wanted:
+    for key in [*wanted, *([] if "backgrounds" in wanted else ["backgrounds"])]:
         if key == "params":
             fp, wp = found.get("params") or {}, wanted["params"]
             diffs += [
@@ -120,6 +141,13 @@ def _mismatch_error(root: Path, found: dict, wanted: dict, what: str) -> Cadence
                 for k in sorted(set(fp) | set(wp))
                 if fp.get(k) != wp.get(k)
             ]
+        elif key == "backgrounds":
+            if found.get(key) != wanted.get(key):
+                diffs.append(
+                    f"backgrounds: on disk {found.get(key) or 'generated'!r}, requested "
+                    f"{wanted.get(key) or 'generated'!r} (a changed background folder or background settings make "
+                    "another dataset)"
+                )
         elif found.get(key) != wanted[key]:
             diffs.append(f"{key}: on disk {found.get(key)!r}, requested {wanted[key]!r}")
     return CadenceDataError(
@@ -188,6 +216,11 @@ def write_dataset(
     workers: int = 1,
     params: SyntheticParams | None = None,
     progress: bool = True,
+    *,
+    backgrounds: str = GENERATED,
+    background_root: str | Path | None = None,
+    real_fraction: float = 0.5,
+    real_noise: float = 0.5,
 ) -> Path:
     """Write a synthetic dataset in the Kaggle layout under ``out_dir`` and return its path.
 
@@ -199,24 +232,30 @@ def write_dataset(
     cadences and writes the rest. A folder begun or finished with other settings is refused
     (:class:`CadenceDataError`), because reusing its files would silently mix two datasets.
     Not safe for two processes writing one folder at once: use :func:`ensure_dataset`, which locks.
+
+    ``backgrounds`` real or mix draws all, or ``real_fraction`` of, the cadences on varied label-0 cadences of
+    ``background_root`` (:mod:`seti.data.synthetic.real`); ``backgrounds.csv`` then records which one each
+    cadence used. Bytes then depend on that folder's files too.
     """
     _check_args(n, test_n, positive_rate, seed, workers)
     params = params or SyntheticParams()
+    source = BackgroundSource.load(backgrounds, background_root, real_fraction, real_noise)
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
-    key = _manifest_key(n, test_n, positive_rate, seed, params)
+    key = _manifest_key(n, test_n, positive_rate, seed, params, source)
     for name, what in ((MANIFEST_NAME, "a complete"), (PARTIAL_MANIFEST_NAME, "a partly written")):
         found = _read_json(root / name)
-        if found is not None and {k: found.get(k) for k in key} != key:
+        if found is not None and not _same_key(found, key):
             raise _mismatch_error(root, found, key, what)
     atomic_write_text(root / PARTIAL_MANIFEST_NAME, json.dumps(key, indent=2))
 
     started = time.perf_counter()
     tables: dict[str, list[tuple[str, int]]] = {}
-    tasks: list[tuple[str, int, str, int]] = []
+    tasks: list[tuple[str, int, str, int, str | None]] = []
     seen: set[str] = set()
     for split, count in (("train", int(n)), ("test", int(test_n))):
         labels = _labels(seed, split, count, positive_rate) if count else np.zeros(0, dtype=np.int64)
+        plan = source.plan(seed, _SPLIT_CODES[split], count)
         rows = []
         for index, label in enumerate(labels):
             cadence_id = check_id(synthetic_id(seed, split, index))
@@ -224,10 +263,11 @@ def write_dataset(
                 raise RuntimeError(f"synthetic id collision at {split}[{index}]: {cadence_id}")
             seen.add(cadence_id)
             rows.append((cadence_id, int(label)))
-            tasks.append((split, index, cadence_id, int(label)))
+            tasks.append((split, index, cadence_id, int(label), plan[index]))
         tables[split] = rows
 
-    made, skipped = _run_tasks(root, seed, params, tasks, workers, progress)
+    real = (str(source.root), source.real_noise) if source.key() is not None else None
+    made, skipped = _run_tasks(root, seed, params, real, tasks, workers, progress)
 
     def table(rows: list[tuple[str, Any]]) -> str:
         return "id,target\n" + "".join(f"{i},{t}\n" for i, t in rows)
@@ -235,9 +275,22 @@ def write_dataset(
     atomic_write_text(root / LABELS_CSV, table(tables["train"]))
     atomic_write_text(root / TEST_LABELS_CSV, table(tables["test"]))
     atomic_write_text(root / SUBMISSION_CSV, table([(i, 0.5) for i, _ in tables["test"]]))
+    if real is not None:
+        atomic_write_text(
+            root / BACKGROUNDS_CSV,
+            "id,split,background\n" + "".join(f"{t[2]},{t[0]},{t[4] or GENERATED}\n" for t in tasks),
+        )
     elapsed = time.perf_counter() - started
     manifest = dict(key)
     manifest["check"] = _file_record(root, tables)
+    if real is not None:
+        used = sorted({t[4] for t in tasks if t[4] is not None})
+        manifest["background_root"] = str(source.root.resolve())
+        manifest["backgrounds_used"] = {
+            "cadences_on_real": sum(t[4] is not None for t in tasks),
+            "distinct_backgrounds": len(used),
+            "table": BACKGROUNDS_CSV,
+        }
     manifest.update(
         {
             "generator": "seti.data.synthetic",
@@ -265,7 +318,13 @@ def write_dataset(
 
 
 def _run_tasks(
-    root: Path, seed: int, params: SyntheticParams, tasks: list, workers: int, progress: bool
+    root: Path,
+    seed: int,
+    params: SyntheticParams,
+    real: tuple[str, float] | None,
+    tasks: list,
+    workers: int,
+    progress: bool,
 ) -> tuple[int, int]:
     from tqdm.auto import tqdm
 
@@ -284,7 +343,7 @@ def _run_tasks(
             )
         if context is None:
             for task in tasks:
-                m, s = _work_chunk(str(root), seed, params_dict, [task])
+                m, s = _work_chunk(str(root), seed, params_dict, real, [task])
                 made, skipped = made + m, skipped + s
                 bar.update(1)
             return made, skipped
@@ -292,7 +351,7 @@ def _run_tasks(
         chunks = [tasks[i : i + chunk] for i in range(0, len(tasks), chunk)]
         pool = context.Pool(workers, initializer=_worker_dies_with_parent, initargs=(os.getpid(),))
         try:
-            args = [(str(root), seed, params_dict, c) for c in chunks]
+            args = [(str(root), seed, params_dict, real, c) for c in chunks]
             for m, s, n_tasks in pool.imap_unordered(_work_chunk_counted, args):
                 made, skipped = made + m, skipped + s
                 bar.update(n_tasks)
@@ -374,6 +433,10 @@ def ensure_dataset(
     *,
     workers: int = 1,
     progress: bool = True,
+    backgrounds: str = GENERATED,
+    background_root: str | Path | None = None,
+    real_fraction: float = 0.5,
+    real_noise: float = 0.5,
 ) -> Path:
     """Return ``root`` holding the requested synthetic dataset, generating it once if needed.
 
@@ -386,14 +449,21 @@ def ensure_dataset(
 
     params = params or SyntheticParams()
     _check_args(n, test_n, positive_rate, seed, workers)
+    background = {
+        "backgrounds": backgrounds,
+        "background_root": background_root,
+        "real_fraction": real_fraction,
+        "real_noise": real_noise,
+    }
+    source = BackgroundSource.load(**background)
     root = Path(root)
-    key = _manifest_key(n, test_n, positive_rate, seed, params)
+    key = _manifest_key(n, test_n, positive_rate, seed, params, source)
 
     def finished() -> bool:
         found = _read_json(root / MANIFEST_NAME)
         if found is None:
             return False
-        if {k: found.get(k) for k in key} != key:
+        if not _same_key(found, key):
             raise _mismatch_error(root, found, key, "a complete")
         problem = verify_dataset(root, found)
         if problem is not None:
@@ -422,4 +492,4 @@ def ensure_dataset(
             seed,
             workers,
         )
-        return write_dataset(root, n, test_n, positive_rate, seed, workers, params, progress)
+        return write_dataset(root, n, test_n, positive_rate, seed, workers, params, progress, **background)
