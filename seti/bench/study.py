@@ -63,7 +63,8 @@ def augmentation_study() -> dict:
         "train_cadences": KAGGLE_LABELLED * (folds - 1) // folds,
         "val_cadences": KAGGLE_LABELLED // folds,
         "image_size": list(cfg.data.image_size),
-        "batch_size": int(cfg.data.batch_size),
+        # "auto" when the preset lets each job probe its fastest batch (the projections use the measured ones)
+        "batch_size": cfg.data.batch_size if cfg.data.batch_size == "auto" else int(cfg.data.batch_size),
     }
 
 
