@@ -128,7 +128,13 @@ def test_the_cpu_default_trains_at_its_old_lr_and_the_founding_models_scale_from
 # ---- wiring: what a run records ----------------------------------------------------------------------
 def test_auto_on_cpu_trains_the_configured_cpu_batch_with_the_scaled_lr(tmp_path, sample_root):
     run = tmp_path / "sweep" / "run"
-    overrides = [*real(sample_root), *TINY, "model.optimizer.lr_scaling=sqrt", "data.batch_size=auto", "batch_auto.cpu=4"]
+    overrides = [
+        *real(sample_root),
+        *TINY,
+        "model.optimizer.lr_scaling=sqrt",
+        "data.batch_size=auto",
+        "batch_auto.cpu=4",
+    ]
     train_in_process([*overrides, "trainer.max_epochs=1"], run)
     metrics = read_metrics_json(run)
     assert (metrics["batch_size"], metrics["batch_source"], metrics["eval_batch_size"]) == (4, "cpu", 4)
