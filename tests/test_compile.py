@@ -107,7 +107,10 @@ def test_predict_reports_where_the_time_went(runs, tmp_path):
     seconds = [phase["seconds"] for phase in timing["phases"].values()]
     assert all(s >= 0 for s in seconds) and timing["other_s"] >= 0
     assert sum(seconds) <= timing["wall_s"] + 1e-3  # rounded to 0.1 ms each
-    assert timing["phases"]["forward"]["seconds"] > 0 and timing["phases"]["load_members"]["seconds"] > 0
+    # The sample's 2 test ids are one batch, and the first batch is the warm-up: its forward pass is timed there,
+    # and "forward" holds only the copy back, which can round to 0.
+    phases = timing["phases"]
+    assert phases["warmup"]["seconds"] > 0 and phases["load_members"]["seconds"] > 0
     assert timing["cadences"] == summary["num_ids"] == len(pd.read_csv(output))
     assert summary["batch_size"] == 64  # batch_size=auto on a CPU
 
