@@ -332,12 +332,11 @@ def render(summary: dict, meta: dict) -> str:
 
 
 def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "-C", str(_repo()), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    """The short commit of this checkout, as the report names it (provenance's git_state, one home)."""
+    from seti.training.provenance import git_state
+
+    commit, _ = git_state()
+    return commit[:7] if commit else "unknown"
 
 
 def score_benchmark(settings: ScoreSettings, report_only: bool = False) -> dict:
