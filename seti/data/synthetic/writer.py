@@ -334,8 +334,9 @@ def _run_tasks(
     bar = tqdm(total=len(tasks), desc="synthetic cadences", unit="cad", disable=not progress)
     made = skipped = 0
     try:
-        context = _mp_context() if workers > 1 and len(tasks) > 1 else None
-        if workers > 1 and len(tasks) > 1 and context is None:
+        parallel = workers > 1 and len(tasks) > 1
+        context = _mp_context() if parallel else None
+        if parallel and context is None:
             log.info(
                 "generating in this process: it runs under the %r start method (a joblib/loky sweep job), which "
                 "spawned workers cannot restore, and forking a multi-threaded process can deadlock",
