@@ -52,7 +52,7 @@ def with_batch_lr(model_cfg: DictConfig | dict, batch: int) -> tuple[DictConfig 
     reference = optimizer.pop("reference_batch", None)
     rule = optimizer.pop("lr_scaling", "none")
     lr = _number(optimizer["lr"])
-    used = lr if reference is None else scaled_lr(lr, int(batch), _integer(reference), str(rule))
+    used = lr if reference is None else scaled_lr(lr, int(batch), reference, str(rule))
     optimizer["lr"] = used
     config["optimizer"] = optimizer
     return config, used
@@ -61,12 +61,4 @@ def with_batch_lr(model_cfg: DictConfig | dict, batch: int) -> tuple[DictConfig 
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise LrScalingError(f"model.optimizer.lr must be a number, got {value!r}")
-    return value
-
-
-def _integer(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise LrScalingError(
-            f"model.optimizer.reference_batch must be an integer >= 1 (the batch the lr was tuned at), got {value!r}"
-        )
     return value
