@@ -9,7 +9,15 @@ import pytest
 import torch
 from helpers import random_cadences, sample_cadences
 
-from seti.data.preprocess import Preprocessor, kth_smallest, remove_background, resize, resize_weights
+from seti.data.layout import CADENCE_SHAPE
+from seti.data.preprocess import (
+    Preprocessor,
+    kth_smallest,
+    remove_background,
+    remove_background_robust,
+    resize,
+    resize_weights,
+)
 
 
 # ---- the reference: the numpy/cv2 preprocessing this project shipped before the torch core -------------
@@ -117,6 +125,35 @@ def test_median_and_mad_agree_between_numpy_and_torch_selection():
     x = torch.randn(3, 6, 17, 40)
     np.testing.assert_array_equal(kth_smallest(x, 8, use_numpy=True), kth_smallest(x, 8, use_numpy=False))
     torch.testing.assert_close(remove_background(x, use_numpy=True), remove_background(x, use_numpy=False))
+    torch.testing.assert_close(
+        remove_background_robust(x, use_numpy=True), remove_background_robust(x, use_numpy=False)
+    )
+
+
+def test_robust_background_matches_an_independent_numpy_computation():
+    """Odd row and channel counts, where the selected median is numpy's median: channel median, row median,
+    per-channel MAD floored at a tenth of the panel's median MAD."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 6, 13, 41)) * rng.uniform(0.5, 3.0, size=(1, 1, 1, 41)) + rng.normal(size=(2, 6, 13, 1))
+    x[0, 1, :, 7] = 0.0  # a dead channel: the floor, not a division by ~0
+    ref = x - np.median(x, axis=2, keepdims=True)
+    ref -= np.median(ref, axis=3, keepdims=True)
+    mad = np.median(np.abs(ref), axis=2, keepdims=True) * 1.4826
+    ref /= np.maximum(mad, 0.1 * np.median(mad, axis=3, keepdims=True) + 1e-6)
+    got = remove_background_robust(torch.from_numpy(x).float()).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_robust_background_removes_gain_steps_that_median_keeps():
+    """A gain step (every channel brighter for a few rows) survives the per-channel median, not the row median."""
+    rng = np.random.default_rng(4)
+    cadence = rng.normal(size=CADENCE_SHAPE).astype(np.float32)
+    cadence[:, 100:140] += 8.0
+    settings = dict(clip=None, image_size=(273, 256), layout="channels")
+    median = Preprocessor(background="median", **settings)(cadence)
+    robust = Preprocessor(background="robust", **settings)(cadence)
+    assert median[100:140].mean() > 2.0 and abs(robust[100:140].mean()) < 0.1
+    assert abs(robust.std() - 1.0) < 0.1
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from seti.data.layout import CADENCE_SHAPE, MAD_TO_STD, ON_PANELS
 
 PANEL_SETS = {"on": ON_PANELS, "all": (0, 1, 2, 3, 4, 5)}
 LAYOUTS = ("stack", "channels")
-BACKGROUNDS = ("none", "median")
+BACKGROUNDS = ("none", "median", "robust")
 #: On a CPU, :meth:`Preprocessor.batch` works through this many cadences at a time: a whole batch's float32
 #: intermediates (~1.7 MB per cadence) fall out of the caches and run ~3x slower than small chunks.
 #: Every cadence is processed on its own, so chunking never changes a result.
@@ -105,6 +105,8 @@ class Preprocessor:
         x = resize(x, self.panel_height, width)
         if self.background == "median":
             x = remove_background(x)
+        elif self.background == "robust":
+            x = remove_background_robust(x)
         if self.clip is not None:
             x = x.clamp_(*self.clip)
         if self.layout == "stack":
@@ -232,3 +234,21 @@ def remove_background(panels: torch.Tensor, use_numpy: bool | None = None) -> to
     sample = centred[..., ::3, ::3].abs().flatten(-2)
     mad = kth_smallest(sample, sample.shape[-1] // 2, use_numpy)
     return centred / (MAD_TO_STD * mad[..., None, None] + 1e-6)
+
+
+def remove_background_robust(panels: torch.Tensor, use_numpy: bool | None = None) -> torch.Tensor:
+    """Per panel of (..., rows, channels): subtract each channel's median over time, then each row's median
+    over channels, and divide each channel by its own robust std (MAD). Returns a new tensor.
+
+    The classical search's cleaning (:func:`seti.baselines.dedoppler.preprocess`), for the CNN: the row
+    median takes out gain steps and broadband bursts, which otherwise inflate the noise scale of every
+    channel on real cadences; per-channel scaling makes noisy channels count less. A channel's MAD is
+    floored at a tenth of the panel's median one, so a dead channel is not blown up.
+    """
+    rows, channels = panels.shape[-2:]
+    median = kth_smallest(panels.transpose(-1, -2).contiguous(), rows // 2, use_numpy)
+    centred = panels - median[..., None, :]
+    centred = centred - kth_smallest(centred.contiguous(), channels // 2, use_numpy)[..., None]
+    mad = kth_smallest(centred.abs().transpose(-1, -2).contiguous(), rows // 2, use_numpy) * MAD_TO_STD
+    floor = 0.1 * kth_smallest(mad, channels // 2, use_numpy)[..., None] + 1e-6
+    return centred / torch.maximum(mad, floor)[..., None, :]
