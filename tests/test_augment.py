@@ -116,3 +116,31 @@ def test_bad_aug_configs_are_rejected():
     with pytest.raises(ValueError, match=r"aug.image\[0\]"):
         # albumentations 2.x renamed max_holes; strict Compose turns the old name into an error
         build_augment({"name": "x", "image": [{"_target_": "albumentations.CoarseDropout", "max_holes": 8}]})
+
+
+def test_untouched_cadences_reuse_cached_images_and_transformed_ones_never_enter_the_cache(tmp_path):
+    """With cadence augmentation the dataset caches only what it would have computed anyway: an untouched
+    cadence's image (reused, equal to a fresh one) and never a transformed one (an injected needle must not
+    stick to a cadence in later epochs)."""
+    from helpers import random_cadences
+
+    from seti.data.dataset import CadenceDataset
+
+    cadences = random_cadences(12, seed=5)
+    ids = [f"{i:015x}" for i in range(len(cadences))]
+    for cadence_id, cadence in zip(ids, cadences):
+        (tmp_path / "train" / cadence_id[0]).mkdir(parents=True, exist_ok=True)
+        np.save(tmp_path / "train" / cadence_id[0] / f"{cadence_id}.npy", cadence)
+    pre = Preprocessor(panels="all", layout="stack", image_size=(48, 64))
+    augment = CadenceAugment(inject_needle_p=0.5, needle={"engine": "numpy"})
+    data = CadenceDataset(tmp_path, "train", ids, [0] * len(ids), pre, cadence_augment=augment, cache=True)
+    assert data.cache_enabled
+    items = [data[i] for i in range(len(ids))]
+    injected = {i for i, (_, target, _) in enumerate(items) if float(target) == 1.0}
+    assert 0 < len(injected) < len(ids), "p=0.5 over 12 negatives should inject some and leave some"
+    assert set(data._cache) == set(range(len(ids))) - injected
+    for i in set(data._cache):
+        np.testing.assert_array_equal(data._cache[i], pre(cadences[i].astype(np.float32)))
+        np.testing.assert_array_equal(items[i][0].numpy(), data._cache[i].transpose(2, 0, 1))
+    for i in injected:
+        assert not np.allclose(items[i][0].numpy(), pre(cadences[i].astype(np.float32)).transpose(2, 0, 1))

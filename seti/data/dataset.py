@@ -144,9 +144,10 @@ class CadenceDataset(Dataset):
         self.cadence_augment = cadence_augment
         self.image_augment = image_augment
         self._seeded_for: int | None = None
-        # Preprocessed images, kept per process when nothing random happens before the image stage:
-        # epochs after the first then skip loading and cleaning (the CPU default's bottleneck).
-        self.cache_enabled = bool(cache) and cadence_augment is None and preprocess is not None
+        # Preprocessed images of cadences as stored, kept per process: epochs after the first skip loading and
+        # cleaning (the CPU default's bottleneck). With cadence augmentation only the cadences it left
+        # untouched in an epoch reuse them; a transformed one is loaded, transformed and cleaned again.
+        self.cache_enabled = bool(cache) and preprocess is not None
         self._cache: dict[int, np.ndarray] = {}
         if on_error not in ("raise", "skip"):
             raise ValueError(f"data.on_error must be raise or skip, got {on_error!r}")
@@ -221,15 +222,19 @@ class CadenceDataset(Dataset):
             return torch.from_numpy(load_cadence(self.path(index))), torch.tensor(float(target)), index
         if self.cadence_augment is not None or self.image_augment is not None:
             self._reseed_for_worker()
-        image = self._cache.get(index) if self.cache_enabled else None
-        if image is None:
-            cadence = load_cadence(self.path(index))
-            if self.cadence_augment is not None and target >= 0:
-                rng = np.random.default_rng([torch.initial_seed() % 2**63, index])
-                cadence, target = self.cadence_augment(cadence, target, rng)
+        drawn = None
+        if self.cadence_augment is not None and target >= 0:
+            rng = np.random.default_rng([torch.initial_seed() % 2**63, index])
+            drawn = self.cadence_augment.draw(target, rng)
+        if drawn is not None:
+            cadence, target = self.cadence_augment.apply_drawn(load_cadence(self.path(index)), target, drawn)
             image = self.preprocess(cadence)
-            if self.cache_enabled:
-                self._cache[index] = image
+        else:
+            image = self._cache.get(index) if self.cache_enabled else None
+            if image is None:
+                image = self.preprocess(load_cadence(self.path(index)))
+                if self.cache_enabled:
+                    self._cache[index] = image
         if self.image_augment is not None:
             image = self.image_augment(image=image)["image"]
         tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))

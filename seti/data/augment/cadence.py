@@ -65,26 +65,37 @@ class CadenceAugment:
     def active(self) -> bool:
         return max(self.shuffle_off_p, self.swap_on_off_p, self.inject_needle_p) > 0
 
-    def __call__(self, cadence: np.ndarray, target: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-        """One cadence (workers path): a transformed float32 copy and its (possibly new) label.
-
-        Draws from ``rng`` in the transforms' order (a fresh needle for an injection), then :meth:`apply`.
-        """
+    def draw(self, target: int, rng: np.random.Generator) -> dict[str, Any] | None:
+        """The transforms drawn for one cadence (workers path), from ``rng`` in the transforms' order (a fresh
+        needle for an injection): keywords for :meth:`apply`, or None when nothing was drawn, so the caller
+        may reuse the untouched cadence's cached image."""
         inject = bool(self.inject_needle_p and target == 0 and rng.random() < self.inject_needle_p)
         needles = torch.from_numpy(draw_needle(rng, self._needle_params)[None]) if inject else None
         off_order = None
         if self.shuffle_off_p and rng.random() < self.shuffle_off_p:
             off_order = torch.as_tensor(rng.permutation(OFF_PANELS))[None]
         swap = bool(self.swap_on_off_p and rng.random() < self.swap_on_off_p)
+        if not (inject or swap) and off_order is None:
+            return None
+        return {
+            "inject": torch.tensor([inject]),
+            "needles": needles,
+            "off_order": off_order,
+            "swap": torch.tensor([swap]),
+        }
+
+    def apply_drawn(self, cadence: np.ndarray, target: int, drawn: dict[str, Any] | None) -> tuple[np.ndarray, int]:
+        """One cadence with the transforms of :meth:`draw`: a transformed float32 copy and its (new) label."""
         out, targets = self.apply(
             torch.from_numpy(np.asarray(cadence, dtype=np.float32))[None],
             torch.tensor([float(target)]),
-            inject=torch.tensor([inject]),
-            needles=needles,
-            off_order=off_order,
-            swap=torch.tensor([swap]),
+            **(drawn or {}),
         )
         return out[0].numpy(), int(targets[0])
+
+    def __call__(self, cadence: np.ndarray, target: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """One cadence (workers path): :meth:`draw` then :meth:`apply_drawn`."""
+        return self.apply_drawn(cadence, target, self.draw(target, rng))
 
     def batch(
         self, cadences: torch.Tensor, targets: torch.Tensor, needles: NeedleBank | None = None
