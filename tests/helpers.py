@@ -28,6 +28,7 @@ SAMPLE_ROOT = Path(os.environ.get("SETI_SAMPLE_DIR") or REPO.parent / "shared" /
 #: is given for batch 32, which these tests never use); tests of the scaling rule set it back.
 TINY = [
     "model=tiny",
+    "aug=none",  # the shipped aug=inject draws a setigen needle per injection; tests of it name it
     "data.batch_size=2",
     "data.num_workers=0",
     "data.image_size=[32,64]",
