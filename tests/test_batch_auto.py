@@ -153,19 +153,19 @@ def test_auto_settings_are_checked_with_the_key_named():
 
 
 # ---- compare.py --factor -----------------------------------------------------------------------------
-def _write_run(root, batch: int, seed: int, ids, y, pred):
-    run = root / f"data.batch_size={batch},seed={seed}"
+def _write_run(root, batch: int, seed: int, ids, y, pred, aug: str = "none"):
+    run = root / f"aug={aug},data.batch_size={batch},seed={seed}"
     cfg = {
         "seed": seed,
         "data": {"fold": 0, "num_folds": 5, "batch_size": batch, "image_size": [96, 128]},
         "model": {"name": "tiny"},
-        "aug": {"name": "none"},
+        "aug": {"name": aug},
         "trainer": {"max_epochs": 10},
     }
     atomic_write_text(run / ".hydra" / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(cfg)))
     atomic_write_text(run / ".hydra" / "overrides.yaml", f"- seed={seed}\n- data.batch_size={batch}\n")
     atomic_write_csv(run / "val_predictions.csv", pd.DataFrame({"id": ids, "target": y, "pred": pred}))
-    metrics = RunMetrics(status="finished", model="tiny", aug="none", data="synthetic", fold=0, num_folds=5)
+    metrics = RunMetrics(status="finished", model="tiny", aug=aug, data="synthetic", fold=0, num_folds=5)
     metrics.seed, metrics.best_val_auroc, metrics.batch_size = seed, 0.8, batch
     atomic_write_json(run / "metrics.json", metrics.to_dict())
 
@@ -186,3 +186,46 @@ def test_compare_pairs_runs_that_differ_by_batch_with_factor(tmp_path):
     assert "| 16, 64 |" in (tmp_path / "report" / "report.md").read_text()  # the settings table's batch column
     with pytest.raises(SetiError, match="no finished run has data.batch_size=32"):
         compare_sweeps(tmp_path, out_dir=tmp_path / "r2", n_boot=50, factor="data.batch_size", baseline="32")
+
+
+def test_compare_where_picks_one_arm_of_a_two_factor_sweep(tmp_path):
+    """batch x aug: with --factor alone the arms collide as duplicates; --where aug=... compares within one."""
+    from seti.report.compare import main
+
+    rng = np.random.default_rng(1)
+    ids = [f"{i:015x}" for i in range(300)]
+    y = (rng.random(300) < 0.3).astype(int)
+    for aug, gain in (("none", 0.0), ("light", 1.5)):  # in the light arm batch 64 is far better
+        for seed in (1, 2, 3):
+            for batch in (16, 64):
+                signal = 1.0 + (gain if batch == 64 else 0.0)
+                pred = 1 / (1 + np.exp(-(signal * y + rng.normal(size=300))))
+                _write_run(tmp_path, batch, seed, ids, y, pred, aug=aug)
+    assert collect_runs(tmp_path, "data.batch_size")["duplicate_of"].notna().sum() == 6
+    assert len(collect_runs(tmp_path, "data.batch_size", {"aug": "light"})) == 6
+    light = compare_sweeps(
+        tmp_path, out_dir=tmp_path / "r1", n_boot=50, factor="data.batch_size", where={"aug": "light"}
+    )
+    (row,) = light.comparisons.itertuples()
+    assert (row.n_pairs, row.n_seeds) == (3, 3) and row.run_diff > 0.1
+    none = compare_sweeps(tmp_path, out_dir=tmp_path / "r2", n_boot=50, factor="data.batch_size", where={"aug": "none"})
+    (row,) = none.comparisons.itertuples()
+    assert (row.n_pairs, row.n_seeds) == (3, 3) and abs(row.run_diff) < 0.1
+    assert (
+        main(
+            [
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "r3"),
+                "--n-boot",
+                "20",
+                "--factor",
+                "data.batch_size",
+                "--where",
+                "aug=nothing",
+            ]
+        )
+        == 2
+    )
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), "--where", "aug"])

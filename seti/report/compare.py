@@ -32,7 +32,7 @@ from seti.report.provenance import check_code, code_disclosures
 from seti.report.render import CSV_FILES, log_wandb, write_html, write_markdown
 from seti.report.result import Report, ReportError
 from seti.report.seeds import seed_spread
-from seti.report.sweep import REPORT_DIR_NAME, aug_sort_key, collect_runs
+from seti.report.sweep import REPORT_DIR_NAME, aug_sort_key, collect_runs, parse_where
 
 __all__ = ["ReportError", "Report", "compare_sweeps", "main"]
 
@@ -90,6 +90,7 @@ def compare_sweeps(
     allow_mixed_code: bool = False,
     factor: str | None = None,
     baseline: str | None = None,
+    where: dict[str, str] | None = None,
 ) -> Report:
     """Collect the runs of ``sweep_dirs``, compare them and write the report; returns a :class:`Report`.
 
@@ -103,10 +104,11 @@ def compare_sweeps(
     sweep_dirs = [Path(d) for d in sweep_dirs]
     if not sweep_dirs:
         raise ReportError("no sweep directories given")
-    runs = collect_runs(sweep_dirs, factor)
+    runs = collect_runs(sweep_dirs, factor, where)
     if runs.empty:
+        chosen = f" matching --where {' '.join(f'{k}={v}' for k, v in where.items())}" if where else ""
         raise ReportError(
-            f"no runs found under {', '.join(str(d) for d in sweep_dirs)}: a run directory holds "
+            f"no runs{chosen} found under {', '.join(str(d) for d in sweep_dirs)}: a run directory holds "
             "'.hydra/config.yaml' or 'metrics.json' (is this the sweep directory printed by train.py?)"
         )
     preds = Predictions()
@@ -191,6 +193,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--baseline", default=None, metavar="VALUE", help="with --factor: the level compared with (default: smallest)"
     )
     parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only runs whose config has this value (repeatable), e.g. --where aug=none to compare "
+        "data.background within one arm of a two-factor sweep",
+    )
+    parser.add_argument(
         "--allow-mixed-code",
         action="store_true",
         help="pair runs whose metrics.json name different commits or library versions (refused by default)",
@@ -202,6 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.n_boot < 1:
         parser.error("--n-boot must be >= 1")
     try:
+        where = parse_where(args.where)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
         rep = compare_sweeps(
             args.sweep_dirs,
             out_dir=args.out,
@@ -211,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             allow_mixed_code=args.allow_mixed_code,
             factor=args.factor,
             baseline=args.baseline,
+            where=where,
         )
     except ReportError as exc:
         print(f"compare.py: error: {exc}", file=sys.stderr)

@@ -347,7 +347,34 @@ def _describe_run(run_dir: Path, sweep_dir: Path, factor: str | None = None) -> 
     return row
 
 
-def collect_runs(sweep_dirs: str | Path | Sequence[str | Path], factor: str | None = None) -> pd.DataFrame:
+def parse_where(items: Sequence[str]) -> dict[str, str]:
+    """``KEY=VALUE`` strings (``--where``) as a dict; a string without ``=`` or with an empty key is refused."""
+    where = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--where takes KEY=VALUE (e.g. aug=none, data.background=robust), got {item!r}")
+        where[key.strip()] = value.strip()
+    return where
+
+
+def matches(cfg: dict, where: dict[str, str]) -> bool:
+    """Whether a run's resolved config holds every ``KEY=VALUE`` of ``where``; a config group (a node with a
+    ``name``, e.g. aug or model) matches its name, a list its ``[a,b]`` spelling."""
+    for key, wanted in where.items():
+        value = _config_value(cfg, key)
+        if isinstance(value, dict):
+            value = value.get("name")
+        if isinstance(value, list):
+            value = "[" + ",".join(str(v) for v in value) + "]"
+        if value is None or str(value) != wanted:
+            return False
+    return True
+
+
+def collect_runs(
+    sweep_dirs: str | Path | Sequence[str | Path], factor: str | None = None, where: dict[str, str] | None = None
+) -> pd.DataFrame:
     """One row per run directory of the given sweeps (columns :data:`RUN_COLUMNS`).
 
     ``status`` is ``finished``, ``failed`` or ``missing`` (a run directory without metrics.json).
@@ -356,6 +383,8 @@ def collect_runs(sweep_dirs: str | Path | Sequence[str | Path], factor: str | No
     set to the kept run's directory, so nothing is double counted and nothing disappears.
     ``factor`` (a dotted config key, e.g. ``data.batch_size``): the ``aug`` column holds ``KEY=value`` instead,
     so runs that differ by that key are told apart and paired like augs.
+    ``where`` (``{KEY: VALUE}``, :func:`parse_where`): only runs whose config matches (:func:`matches`), e.g. one
+    arm of a two-factor sweep.
     Raises ``FileNotFoundError`` for a missing directory.
     """
     if isinstance(sweep_dirs, (str, Path)):
@@ -365,7 +394,11 @@ def collect_runs(sweep_dirs: str | Path | Sequence[str | Path], factor: str | No
         root = Path(sweep)
         if not root.is_dir():
             raise FileNotFoundError(f"sweep directory {str(root)!r} does not exist or is not a directory")
-        rows.extend(_describe_run(run_dir, root, factor) for run_dir in find_run_dirs(root))
+        rows.extend(
+            _describe_run(run_dir, root, factor)
+            for run_dir in find_run_dirs(root)
+            if not where or matches(read_config(run_dir), where)
+        )
     df = pd.DataFrame(rows, columns=RUN_COLUMNS)
     if df.empty:
         return df
