@@ -169,7 +169,7 @@ def test_picking_a_cnn_leaves_the_data_config_as_it_is(model):
         "panels": "all",
         "layout": "stack",
         "image_size": [96, 128],
-        "background": "median",
+        "background": "robust",
         "clip": [-5.0, 20.0],
     }
     assert sorted(p.stem for p in (CONF / "model_input").glob("*.yaml")) == ["dedoppler"]
