@@ -45,6 +45,8 @@ __all__ = [
     "aug_sort_key",
 ]
 
+#: the config groups a run row names by their choice (``aug=light``), not by a config value
+GROUP_KEYS = ("data", "model", "aug")
 #: columns of :func:`collect_runs`, in order (results.csv uses the same)
 RUN_COLUMNS = [
     "sweep_dir",
@@ -243,7 +245,10 @@ def _provenance(record: RunMetrics | None) -> dict:
     }
 
 
-def _describe_run(run_dir: Path, sweep_dir: Path, factor: str | None = None) -> dict:
+def _describe_run(
+    run_dir: Path, sweep_dir: Path, factor: str | None = None, where: dict[str, str] | None = None
+) -> dict | None:
+    """The run's row (:data:`RUN_COLUMNS`), or None when ``where`` is given and the run does not match it."""
     cfg = read_config(run_dir)
     overrides = read_overrides(run_dir)
     ov = _overrides_dict(overrides)
@@ -281,6 +286,15 @@ def _describe_run(run_dir: Path, sweep_dir: Path, factor: str | None = None) -> 
         """A setting the record holds (newer runs) or, for older or crashed runs, the config at a known path."""
         recorded = getattr(record, name, None)
         return recorded if recorded is not None else _config_value(cfg, config_path)
+
+    def level(key: str) -> Any:
+        """A dotted key's value as the sweep set it: the override's text, else the resolved config's."""
+        return ov.get(key, _config_value(cfg, key))
+
+    if where:  # a config group (data, model, aug) matches its choice's name, any other key its level
+        for key, wanted in where.items():
+            if _spelled(group(key) if key in GROUP_KEYS else level(key)) != wanted:
+                return None
 
     attempts, resumed, walls_text, resume_note = _resume_info(record, run_dir)
     metrics_file = metrics_path(run_dir)
@@ -337,9 +351,9 @@ def _describe_run(run_dir: Path, sweep_dir: Path, factor: str | None = None) -> 
         "config_path": str(run_dir / CONFIG_YAML) if cfg else None,
     }
     if factor:  # compare.py --factor KEY: KEY's level takes the aug's place as the compared factor
-        value = ov.get(factor, _config_value(cfg, factor))
+        value = level(factor)
         row["aug"] = None if value is None else f"{factor}={value}"
-    for key in ("data", "model", "aug", "experiment"):
+    for key in (*GROUP_KEYS, "experiment"):
         if row[key] is not None:
             row[key] = str(row[key])
     if row["status"] == "finished" and not math.isfinite(row["best_val_auroc"]):
@@ -358,18 +372,11 @@ def parse_where(items: Sequence[str]) -> dict[str, str]:
     return where
 
 
-def matches(cfg: dict, where: dict[str, str]) -> bool:
-    """Whether a run's resolved config holds every ``KEY=VALUE`` of ``where``; a config group (a node with a
-    ``name``, e.g. aug or model) matches its name, a list its ``[a,b]`` spelling."""
-    for key, wanted in where.items():
-        value = _config_value(cfg, key)
-        if isinstance(value, dict):
-            value = value.get("name")
-        if isinstance(value, list):
-            value = "[" + ",".join(str(v) for v in value) + "]"
-        if value is None or str(value) != wanted:
-            return False
-    return True
+def _spelled(value: Any) -> str | None:
+    """A config value as ``--where`` spells it: a list as ``[a,b]`` (no spaces), None kept."""
+    if isinstance(value, list):
+        return "[" + ",".join(str(v) for v in value) + "]"
+    return None if value is None else str(value)
 
 
 def collect_runs(
@@ -383,8 +390,8 @@ def collect_runs(
     set to the kept run's directory, so nothing is double counted and nothing disappears.
     ``factor`` (a dotted config key, e.g. ``data.batch_size``): the ``aug`` column holds ``KEY=value`` instead,
     so runs that differ by that key are told apart and paired like augs.
-    ``where`` (``{KEY: VALUE}``, :func:`parse_where`): only runs whose config matches (:func:`matches`), e.g. one
-    arm of a two-factor sweep.
+    ``where`` (``{KEY: VALUE}``, :func:`parse_where`): only runs that match every pair (a config group by its
+    choice, any other key by its override or config value), e.g. one arm of a two-factor sweep.
     Raises ``FileNotFoundError`` for a missing directory.
     """
     if isinstance(sweep_dirs, (str, Path)):
@@ -394,11 +401,8 @@ def collect_runs(
         root = Path(sweep)
         if not root.is_dir():
             raise FileNotFoundError(f"sweep directory {str(root)!r} does not exist or is not a directory")
-        rows.extend(
-            _describe_run(run_dir, root, factor)
-            for run_dir in find_run_dirs(root)
-            if not where or matches(read_config(run_dir), where)
-        )
+        described = (_describe_run(run_dir, root, factor, where) for run_dir in find_run_dirs(root))
+        rows.extend(row for row in described if row is not None)
     df = pd.DataFrame(rows, columns=RUN_COLUMNS)
     if df.empty:
         return df
