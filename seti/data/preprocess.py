@@ -217,6 +217,13 @@ def kth_smallest(values: torch.Tensor, k: int, use_numpy: bool | None = None) ->
     return torch.kthvalue(values, k + 1, dim=-1).values
 
 
+def subtract_channel_medians(panels: torch.Tensor, use_numpy: bool | None = None) -> torch.Tensor:
+    """(..., rows, channels) minus each channel's (upper) median over time: the step both cleanings start with."""
+    by_channel = panels.transpose(-1, -2)  # time last: a contiguous selection axis when it comes from resize()
+    median = kth_smallest(by_channel.contiguous(), panels.shape[-2] // 2, use_numpy)
+    return panels - median[..., None, :]
+
+
 def remove_background(panels: torch.Tensor, use_numpy: bool | None = None) -> torch.Tensor:
     """Per panel of (..., rows, channels): subtract each channel's median over time, divide by the
     panel's robust std (MAD). Returns a new tensor.
@@ -227,10 +234,7 @@ def remove_background(panels: torch.Tensor, use_numpy: bool | None = None) -> to
     one when the row count is even; the MAD comes from every third row and channel, which moves it by well
     under 1% and makes it several times cheaper.
     """
-    rows = panels.shape[-2]
-    by_channel = panels.transpose(-1, -2)  # time last: a contiguous selection axis when it comes from resize()
-    median = kth_smallest(by_channel.contiguous(), rows // 2, use_numpy)
-    centred = panels - median[..., None, :]
+    centred = subtract_channel_medians(panels, use_numpy)
     sample = centred[..., ::3, ::3].abs().flatten(-2)
     mad = kth_smallest(sample, sample.shape[-1] // 2, use_numpy)
     return centred / (MAD_TO_STD * mad[..., None, None] + 1e-6)
@@ -246,8 +250,7 @@ def remove_background_robust(panels: torch.Tensor, use_numpy: bool | None = None
     floored at a tenth of the panel's median one, so a dead channel is not blown up.
     """
     rows, channels = panels.shape[-2:]
-    median = kth_smallest(panels.transpose(-1, -2).contiguous(), rows // 2, use_numpy)
-    centred = panels - median[..., None, :]
+    centred = subtract_channel_medians(panels, use_numpy)
     centred = centred - kth_smallest(centred.contiguous(), channels // 2, use_numpy)[..., None]
     mad = kth_smallest(centred.abs().transpose(-1, -2).contiguous(), rows // 2, use_numpy) * MAD_TO_STD
     floor = 0.1 * kth_smallest(mad, channels // 2, use_numpy)[..., None] + 1e-6
