@@ -12,6 +12,11 @@ batches already have one shape (the train loader drops its last partial batch), 
 smaller than the largest seen (the last one of a validation or test set) is padded to that size in
 :meth:`forward` and the pad rows dropped: in eval mode every row is scored independently, so a smaller
 last batch costs one padded forward pass instead of a recompile.
+
+Hybrid (``model.hybrid``): the classical drift search (:class:`seti.models.drift_search.DriftSearch`) runs
+on the full-resolution input and a linear head adds its scores to the CNN's logit; the CNN sees the input
+area-resized per panel to ``hybrid.cnn_size``. The search needs fine time and frequency resolution (a needle
+is a few channels wide), the CNN does not, so each gets the resolution it needs from one image.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from torchmetrics.classification import BinaryAUROC
 from torchvision.ops import sigmoid_focal_loss
 
 from seti.models.backbone import create_backbone
+from seti.models.drift_search import DriftSearch
+from seti.models.hybrid import FeatureCache, panel_resize
 from seti.models.mixup import Mixup, build_mixup
 from seti.models.scoring import pad_rows
 from seti.runtime import check_switch, resolve_switch
@@ -47,6 +54,7 @@ class CadenceClassifier(L.LightningModule):
         channels_last: bool | str = "auto",
         compile: bool | str = False,
         name: str | None = None,
+        hybrid: dict | None = None,
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
@@ -66,9 +74,26 @@ class CadenceClassifier(L.LightningModule):
                 "channels_last": channels_last,
                 "compile": compile,
                 "name": name,
+                "hybrid": dict(hybrid) if hybrid else None,
             }
         )
-        self.net = create_backbone(in_chans=in_chans, **backbone)
+        self.drift, self.head, self.cnn_size, self.use_cnn = None, None, None, True
+        if hybrid:
+            settings = dict(hybrid)
+            size = settings.pop("cnn_size", None)
+            self.use_cnn = bool(settings.pop("cnn", True))
+            self.cnn_size = None if size is None else tuple(int(v) for v in size)
+            if self.cnn_size is not None and (len(self.cnn_size) != 2 or min(self.cnn_size) < 8):
+                raise ValueError(f"model.hybrid.cnn_size must be [height, width], both >= 8, or null; got {size}")
+            self.drift = DriftSearch(**settings)
+            self.head = torch.nn.Linear(self.drift.num_features, 1)
+            with torch.no_grad():  # start from the classical score itself: the CNN then learns what it misses
+                self.head.weight.zero_()
+                self.head.weight[0, 0] = 1.0
+                self.head.bias.zero_()
+            self.features = FeatureCache()
+        # the ablation model.hybrid.cnn=false builds no CNN (unused parameters would break DDP)
+        self.net = create_backbone(in_chans=in_chans, **backbone) if self.use_cnn else None
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.loss_name, self.focal_gamma = loss, float(focal_gamma)
@@ -90,6 +115,8 @@ class CadenceClassifier(L.LightningModule):
         an uncompiled model, and the other way round). Called by :meth:`setup`; inference code may call it
         with its device.
         """
+        if self.net is None:
+            return
         cuda = torch.device(device).type == "cuda"
         want_nhwc = resolve_switch(self.channels_last_setting, cuda)
         if want_nhwc and not self.channels_last:
@@ -107,11 +134,20 @@ class CadenceClassifier(L.LightningModule):
     # ---- forward / loss -------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
+        features = None
+        if self.drift is not None:
+            features = self.features(x, self.drift)
+            if self.cnn_size is not None:
+                x = panel_resize(x, self.cnn_size)
+        if self.net is None:
+            return self.head(features.to(self.head.weight.dtype)).squeeze(1)
         if self.compiled and not self.training:
             x = self.pad_eval_batch(x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.net(x).squeeze(1)[:n]
+        if features is None:
+            return self.net(x).squeeze(1)[:n]
+        return self.head(features.to(self.head.weight.dtype)).squeeze(1) + self.net(x).squeeze(1)[:n]
 
     def pad_eval_batch(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` padded with copies of its last row to the largest evaluation batch seen, so the compiled
