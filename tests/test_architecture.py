@@ -27,6 +27,7 @@ LAYERS = {
     "seti.runtime": ["seti.data", "seti.models", "seti.training", "seti.inference", "seti.report", "seti.figures"],
     "seti.metrics": ["seti.data", "seti.models", "seti.training", "seti.inference", "seti.report", "seti.figures"],
     "seti.rundir": ["seti.data", "seti.models", "seti.training", "seti.inference", "seti.report", "seti.figures"],
+    "seti.resample": ["seti.data", "seti.models", "seti.training", "seti.inference", "seti.report", "seti.figures"],
     "seti.checkpoints": ["seti.data", "seti.models", "seti.training", "seti.inference", "seti.report"],
     "seti.config": ["seti.data", "seti.models", "seti.training", "seti.inference", "seti.report"],
     "seti.data": ["seti.models", "seti.training", "seti.inference", "seti.report", "seti.figures"],

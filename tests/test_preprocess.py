@@ -15,9 +15,8 @@ from seti.data.preprocess import (
     kth_smallest,
     remove_background,
     remove_background_robust,
-    resize,
-    resize_weights,
 )
+from seti.resample import resize, resize_weights
 
 
 # ---- the reference: the numpy/cv2 preprocessing this project shipped before the torch core -------------

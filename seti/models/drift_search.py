@@ -31,11 +31,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seti.data.layout import CADENCE_SHAPE, MAD_TO_STD, OFF_PANELS, ON_PANELS
-
 __all__ = ["DriftSearch", "drift_maps", "taylor_tree"]
 
+# The cadence's facts (seti.data.layout's), restated because the model layer never imports the data layer;
+# tests/test_drift_search.py checks that they agree.
 PANELS = 6
+ON_PANELS, OFF_PANELS = (0, 2, 4), (1, 3, 5)
+KAGGLE_CHANNELS = 256  # frequency channels across a Kaggle cadence: the unit of the search's lengths
+MAD_TO_STD = 1.4826
 #: features per cadence: classical score, half-weight veto, ON evidence alone
 NUM_FEATURES = 3
 
@@ -197,7 +200,7 @@ class DriftSearch(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         self.check_image(tuple(image.shape))
         b, _, height, width = image.shape
-        units = width / CADENCE_SHAPE[2]  # image channels per Kaggle channel
+        units = width / KAGGLE_CHANNELS  # image channels per Kaggle channel
         panels = image.float().reshape(b, PANELS, height // PANELS, width)
         maps, drifts = drift_maps(panels, self.max_drift * units)
         key = tuple(drifts)

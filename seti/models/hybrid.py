@@ -13,13 +13,13 @@ from collections import OrderedDict
 
 import torch
 
-from seti.data.preprocess import resize
 from seti.models.drift_search import PANELS, DriftSearch
+from seti.resample import resize
 
 
 def panel_resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(B, 1, 6*T, F) stacked panels -> (B, 1, height, width), each panel area-resized on its own (rows
-    never mix across panels), so the CNN gets the same layout at lower resolution."""
+    """(B, 1, 6*T, F) stacked panels -> (B, 1, height, width), each panel area-resized on its own (rows never
+    mix across panels), so the CNN gets the same layout at lower resolution."""
     height, width = size
     if height % PANELS:
         raise ValueError(

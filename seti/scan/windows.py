@@ -5,7 +5,7 @@ Every model here was trained on Kaggle-format cadences: 6 panels x 273 rows x 25
 2.79 Hz, each panel ~5 minutes (seti.data.synthetic.needles draws the synthetic ones at the same
 resolution). A window is therefore 256 stored channels wide; each panel's integrations (16 x 18.25 s in a
 GBT high-resolution product) are resampled to 273 rows over the same span (area averaging or linear
-interpolation, :func:`seti.data.preprocess.resize`), and each panel is z-scored, as Kaggle's were. The
+interpolation, :func:`seti.resample.resize`), and each panel is z-scored, as Kaggle's were. The
 result goes through the member's own ``Preprocessor``, exactly as in training and predict.py. A file whose
 channel width or panel length is too far from the training data's is refused with the reason: a drift in
 channels per row would mean something else to the model.
@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from seti.data.layout import CADENCE_SHAPE
-from seti.data.preprocess import resize
 from seti.data.synthetic.needles import DF_HZ, PANEL_S
+from seti.resample import resize
 from seti.scan.observation import Header, ScanError
 
 #: data.source values of checkpoints trained on Kaggle-format cadences (the geometry above)
