@@ -153,19 +153,19 @@ def test_auto_settings_are_checked_with_the_key_named():
 
 
 # ---- compare.py --factor -----------------------------------------------------------------------------
-def _write_run(root, batch: int, seed: int, ids, y, pred, aug: str = "none"):
-    run = root / f"aug={aug},data.batch_size={batch},seed={seed}"
+def _write_run(root, batch: int, seed: int, ids, y, pred, aug: str = "none", model: str = "tiny"):
+    run = root / f"aug={aug},data.batch_size={batch},model={model},seed={seed}"
     cfg = {
         "seed": seed,
         "data": {"fold": 0, "num_folds": 5, "batch_size": batch, "image_size": [96, 128]},
-        "model": {"name": "tiny"},
+        "model": {"name": model, "_target_": "seti.models.classifier.CadenceClassifier"},
         "aug": {"name": aug},
         "trainer": {"max_epochs": 10},
     }
     atomic_write_text(run / ".hydra" / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(cfg)))
     atomic_write_text(run / ".hydra" / "overrides.yaml", f"- seed={seed}\n- data.batch_size={batch}\n")
     atomic_write_csv(run / "val_predictions.csv", pd.DataFrame({"id": ids, "target": y, "pred": pred}))
-    metrics = RunMetrics(status="finished", model="tiny", aug=aug, data="synthetic", fold=0, num_folds=5)
+    metrics = RunMetrics(status="finished", model=model, aug=aug, data="synthetic", fold=0, num_folds=5)
     metrics.seed, metrics.best_val_auroc, metrics.batch_size = seed, 0.8, batch
     atomic_write_json(run / "metrics.json", metrics.to_dict())
 
@@ -186,6 +186,21 @@ def test_compare_pairs_runs_that_differ_by_batch_with_factor(tmp_path):
     assert "| 16, 64 |" in (tmp_path / "report" / "report.md").read_text()  # the settings table's batch column
     with pytest.raises(SetiError, match="no finished run has data.batch_size=32"):
         compare_sweeps(tmp_path, out_dir=tmp_path / "r2", n_boot=50, factor="data.batch_size", baseline="32")
+
+
+def test_compare_factor_model_pairs_runs_of_two_models_by_seed(tmp_path):
+    """--factor model: the models are the compared levels (by their choice's name, never their config node),
+    paired by seed; without it each model's runs stand alone and nothing is compared."""
+    rng = np.random.default_rng(2)
+    ids = [f"{i:015x}" for i in range(300)]
+    y = (rng.random(300) < 0.3).astype(int)
+    for seed in (1, 2, 3):
+        for model, signal in (("tiny", 0.5), ("hybrid", 2.5)):
+            _write_run(tmp_path, 32, seed, ids, y, 1 / (1 + np.exp(-(signal * y + rng.normal(size=300)))), model=model)
+    rep = compare_sweeps(tmp_path, out_dir=tmp_path / "report", n_boot=50, factor="model", baseline="tiny")
+    (row,) = rep.comparisons.itertuples()
+    assert (row.aug, row.baseline, row.n_pairs, row.n_seeds) == ("model=hybrid", "model=tiny", 3, 3)
+    assert row.run_diff > 0.2 and (tmp_path / "report" / "roc_curves.png").is_file()
 
 
 def test_compare_where_picks_one_arm_of_a_two_factor_sweep(tmp_path):

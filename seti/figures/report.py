@@ -82,6 +82,11 @@ def auroc_bars(summary: pd.DataFrame, all_augs: Sequence[str]) -> Figure | None:
     return fig
 
 
+def _literal(text: str) -> str:
+    """``text`` kept as is by ``str.format`` (a level such as a config dict may hold braces)."""
+    return str(text).replace("{", "{{").replace("}", "}}")
+
+
 def roc_curves(panels: RocPanels, all_augs: Sequence[str], multi_data: bool) -> Figure | None:
     """One panel per (data, model): each aug's ROC over its pooled out-of-fold predictions."""
     if not panels:
@@ -93,7 +98,7 @@ def roc_curves(panels: RocPanels, all_augs: Sequence[str], multi_data: bool) -> 
                 ax,
                 pooled["target"],
                 pooled["pred"],
-                label=f"{aug}: {{auc:.4f}} ({n_runs} runs)",
+                label=f"{_literal(aug)}: {{auc:.4f}} ({n_runs} runs)",
                 color=aug_color(aug, all_augs),
                 lw=1.4,
             )

@@ -351,8 +351,10 @@ def _describe_run(
         "config_path": str(run_dir / CONFIG_YAML) if cfg else None,
     }
     if factor:  # compare.py --factor KEY: KEY's level takes the aug's place as the compared factor
-        value = level(factor)
+        value = _spelled(group(factor)) if factor in GROUP_KEYS else level(factor)
         row["aug"] = None if value is None else f"{factor}={value}"
+        if factor in GROUP_KEYS and factor != "aug":  # --factor model: runs of different models are paired
+            row[factor] = f"any {factor}"
     for key in (*GROUP_KEYS, "experiment"):
         if row[key] is not None:
             row[key] = str(row[key])
