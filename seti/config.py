@@ -89,6 +89,24 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError(
             f"data.image_size must be [height, width], two integers >= 8, e.g. data.image_size=[96,128]; got {size}"
         )
+    hybrid = OmegaConf.select(cfg, "model.hybrid", default=None)
+    if hybrid:  # the drift search reads six stacked panels: refuse any other input before data is touched
+        if data.get("panels") != "all" or data.get("layout") != "stack" or _as_int(size[0]) % 6:
+            raise ValueError(
+                "model.hybrid needs the six panels stacked in one image: data.panels=all data.layout=stack and a "
+                f"data.image_size height divisible by 6 (e.g. [180,256]); got panels={data.get('panels')} "
+                f"layout={data.get('layout')} image_size={list(size)}"
+            )
+        cnn_size = hybrid.get("cnn_size")
+        if cnn_size is not None and (
+            len(cnn_size) != 2
+            or any(_as_int(v) is None or _as_int(v) < 8 for v in cnn_size)
+            or _as_int(cnn_size[0]) % 6
+        ):
+            raise ValueError(
+                f"model.hybrid.cnn_size must be null or [height, width], both integers >= 8 and the height divisible "
+                f"by 6 (one share per panel), e.g. [96,128]; got {cnn_size}"
+            )
     if data.get("synthetic"):
         config_int(cfg, "data.synthetic.n", minimum=1)
         config_int(cfg, "data.synthetic.test_n", minimum=0)

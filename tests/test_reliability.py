@@ -384,6 +384,9 @@ def test_failing_test_stage_leaves_the_run_finished_with_a_warning(synth_copy, t
         ("data.num_workers=two", "data.num_workers must be an integer"),
         ("data.image_size=[64]", "data.image_size must be [height, width]"),
         ("trainer.limit_train_batches=-1", "trainer.limit_train_batches must be > 0"),
+        ("model=hybrid data.layout=channels", "model.hybrid needs the six panels stacked"),
+        ("model=hybrid data.image_size=[100,256]", "data.image_size height divisible by 6"),
+        ("model=hybrid model.hybrid.cnn_size=[100,128]", "model.hybrid.cnn_size must be null or [height, width]"),
     ],
 )
 def test_bad_config_values_name_the_key(synth, tmp_path, override, message):
@@ -395,7 +398,7 @@ def test_bad_config_values_name_the_key(synth, tmp_path, override, message):
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=["data=kaggle", f"data.root={synth}", override])
+        cfg = compose("train", overrides=["data=kaggle", f"data.root={synth}", *override.split()])
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path / "run")
     with pytest.raises(ValueError) as err:
