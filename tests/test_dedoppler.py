@@ -162,7 +162,7 @@ def test_model_dedoppler_composes_the_raw_input_it_needs_and_nothing_else():
 
 @pytest.mark.parametrize("model", ["tiny", "b0", "v2s"])
 def test_picking_a_cnn_leaves_the_data_config_as_it_is(model):
-    """No model but the dedoppler has a model_input file: the CNNs' data is the data group's own."""
+    """Only the dedoppler and the hybrid have a model_input file: the plain CNNs' data is the data group's own."""
     data = _data([f"model={model}"])
     assert data == _data(["model=tiny"])
     assert {k: data[k] for k in RAW_INPUT} == {
@@ -172,7 +172,18 @@ def test_picking_a_cnn_leaves_the_data_config_as_it_is(model):
         "background": "robust",
         "clip": [-5.0, 20.0],
     }
-    assert sorted(p.stem for p in (CONF / "model_input").glob("*.yaml")) == ["dedoppler"]
+    assert sorted(p.stem for p in (CONF / "model_input").glob("*.yaml")) == ["dedoppler", "hybrid"]
+
+
+def test_model_hybrid_composes_the_drift_search_input_and_the_command_line_still_wins():
+    hybrid = _data(["model=hybrid"])
+    assert {k: hybrid[k] for k in ("panels", "layout", "image_size")} == {
+        "panels": "all",
+        "layout": "stack",
+        "image_size": [180, 256],
+    }
+    assert {k for k in hybrid if hybrid[k] != _data(["model=tiny"])[k]} == {"image_size"}
+    assert _data(["model=hybrid", "data.image_size=[120,256]"])["image_size"] == [120, 256]
 
 
 def test_fitted_on_is_report_only_and_never_reaches_the_constructor():

@@ -64,3 +64,7 @@ def test_data_benchmark_prints_ratios(sample_root, tmp_path):
             assert math.isfinite(rate) and rate > 0
             assert results[f"dataset_{aug}_{size}_ratio"] == pytest.approx(rate / results["np_load_per_s"], rel=1e-9)
     assert all(math.isfinite(results[k]) for k in ("generator_cadences_per_s", "dedoppler_cadences_per_s"))
+    # the hybrid's torch search, as a ratio to the numpy dedoppler of the same run
+    assert results["drift_search_ratio"] == pytest.approx(
+        results["drift_search_cadences_per_s"] / results["dedoppler_cadences_per_s"], rel=1e-9
+    )

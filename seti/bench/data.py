@@ -1,5 +1,6 @@
 """``benchmark.py data``: the per-worker data path (the dataset with each aug at two sizes) against a bare
-``np.load`` of the same files, plus the synthetic generator's and the dedoppler scorer's cadences/s."""
+``np.load`` of the same files, plus the synthetic generator's and the dedoppler scorer's cadences/s, and
+the hybrid's torch drift search (cleaning at 180x256 included) as a ratio to that numpy dedoppler."""
 
 from __future__ import annotations
 
@@ -59,4 +60,26 @@ def bench_data(root: Path, n: int) -> dict:
     batch = np.stack([np.load(p, allow_pickle=False) for p in paths[:64]])
     scorer = DedopplerScorer()
     results["dedoppler_cadences_per_s"] = rate(lambda k: scorer(batch[:k]), len(batch))
+    results.update(_drift_search_rate(batch, results["dedoppler_cadences_per_s"]))
     return results
+
+
+def _drift_search_rate(batch: np.ndarray, dedoppler_per_s: float) -> dict:
+    """model=hybrid's search on the same raw cadences, its own cleaning included (the input the hybrid is
+    given, conf/model_input/hybrid.yaml), in batches of 32 as in training."""
+    import torch
+
+    from seti.data.preprocess import Preprocessor
+    from seti.models.drift_search import DriftSearch
+
+    pre = Preprocessor(panels="all", layout="stack", background="robust", image_size=(180, 256))
+    search, raw = DriftSearch(), torch.from_numpy(batch)
+
+    def run(k: int) -> None:
+        with torch.no_grad():
+            for i in range(0, k, 32):
+                search(pre.batch(raw[i : min(k, i + 32)]))
+
+    run(min(4, len(raw)))  # first-call costs out of the timing
+    per_s = rate(run, len(raw))
+    return {"drift_search_cadences_per_s": per_s, "drift_search_ratio": per_s / dedoppler_per_s}
