@@ -68,12 +68,16 @@ def _drift_search_rate(batch: np.ndarray, dedoppler_per_s: float) -> dict:
     """model=hybrid's search on the same raw cadences, its own cleaning included (the input the hybrid is
     given, conf/model_input/hybrid.yaml), in batches of 32 as in training."""
     import torch
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
 
-    from seti.data.preprocess import Preprocessor
-    from seti.models.drift_search import DriftSearch
+    from seti.config import model_arguments
+    from seti.inference.members import preprocessor_from_config
 
-    pre = Preprocessor(panels="all", layout="stack", background="robust", image_size=(180, 256))
-    search, raw = DriftSearch(), torch.from_numpy(batch)
+    cfg = compose("train", ["model=hybrid"])
+    pre = preprocessor_from_config({"data": OmegaConf.to_container(cfg.data)}, "model=hybrid")
+    search = instantiate(model_arguments(cfg.model), in_chans=pre.in_chans, mixup=None).drift
+    raw = torch.from_numpy(batch)
 
     def run(k: int) -> None:
         with torch.no_grad():

@@ -33,7 +33,7 @@ from torchvision.ops import sigmoid_focal_loss
 
 from seti.models.backbone import create_backbone
 from seti.models.drift_search import DriftSearch
-from seti.models.hybrid import FeatureCache, panel_resize
+from seti.models.hybrid import FeatureCache, check_cnn_size, panel_resize
 from seti.models.mixup import Mixup, build_mixup
 from seti.models.scoring import pad_rows
 from seti.runtime import check_switch, resolve_switch
@@ -77,14 +77,11 @@ class CadenceClassifier(L.LightningModule):
                 "hybrid": dict(hybrid) if hybrid else None,
             }
         )
-        self.drift, self.head, self.cnn_size, self.use_cnn = None, None, None, True
+        self.drift, self.head, self.cnn_size, use_cnn = None, None, None, True
         if hybrid:
             settings = dict(hybrid)
-            size = settings.pop("cnn_size", None)
-            self.use_cnn = bool(settings.pop("cnn", True))
-            self.cnn_size = None if size is None else tuple(int(v) for v in size)
-            if self.cnn_size is not None and (len(self.cnn_size) != 2 or min(self.cnn_size) < 8):
-                raise ValueError(f"model.hybrid.cnn_size must be [height, width], both >= 8, or null; got {size}")
+            self.cnn_size = check_cnn_size(settings.pop("cnn_size", None))
+            use_cnn = bool(settings.pop("cnn", True))
             self.drift = DriftSearch(**settings)
             self.head = torch.nn.Linear(self.drift.num_features, 1)
             with torch.no_grad():  # start from the classical score itself: the CNN then learns what it misses
@@ -93,7 +90,7 @@ class CadenceClassifier(L.LightningModule):
                 self.head.bias.zero_()
             self.features = FeatureCache()
         # the ablation model.hybrid.cnn=false builds no CNN (unused parameters would break DDP)
-        self.net = create_backbone(in_chans=in_chans, **backbone) if self.use_cnn else None
+        self.net = create_backbone(in_chans=in_chans, **backbone) if use_cnn else None
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.loss_name, self.focal_gamma = loss, float(focal_gamma)
@@ -133,21 +130,21 @@ class CadenceClassifier(L.LightningModule):
 
     # ---- forward / loss -------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
-        features = None
-        if self.drift is not None:
-            features = self.features(x, self.drift)
-            if self.cnn_size is not None:
-                x = panel_resize(x, self.cnn_size)
+        if self.drift is None:
+            return self.cnn_logits(x)
+        search = self.head(self.features(x, self.drift).to(self.head.weight.dtype)).squeeze(1)
         if self.net is None:
-            return self.head(features.to(self.head.weight.dtype)).squeeze(1)
+            return search
+        return search + self.cnn_logits(x if self.cnn_size is None else panel_resize(x, self.cnn_size))
+
+    def cnn_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's one logit per row (padded for a compiled evaluation, channels last if set)."""
+        n = x.shape[0]
         if self.compiled and not self.training:
             x = self.pad_eval_batch(x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        if features is None:
-            return self.net(x).squeeze(1)[:n]
-        return self.head(features.to(self.head.weight.dtype)).squeeze(1) + self.net(x).squeeze(1)[:n]
+        return self.net(x).squeeze(1)[:n]
 
     def pad_eval_batch(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` padded with copies of its last row to the largest evaluation batch seen, so the compiled

@@ -39,8 +39,9 @@ PANELS = 6
 ON_PANELS, OFF_PANELS = (0, 2, 4), (1, 3, 5)
 KAGGLE_CHANNELS = 256  # frequency channels across a Kaggle cadence: the unit of the search's lengths
 MAD_TO_STD = 1.4826
-#: features per cadence: classical score, half-weight veto, ON evidence alone
-NUM_FEATURES = 3
+#: the veto's weight in each feature: the classical score, half the veto, ON evidence alone
+VETO_WEIGHTS = (1.0, 0.5, 0.0)
+NUM_FEATURES = len(VETO_WEIGHTS)
 
 
 def taylor_tree(x: torch.Tensor) -> torch.Tensor:
@@ -70,10 +71,10 @@ def taylor_tree(x: torch.Tensor) -> torch.Tensor:
     return state[0].movedim(0, 1).reshape(*lead, n, width)
 
 
-def _positive_drifts(x: torch.Tensor, n_pass: int) -> tuple[torch.Tensor, int]:
-    """Drifts 0 .. n_pass*(n-1)-1 (tree units) by shearing row t by j*t channels, pass j: (..., D, F), n."""
+def _positive_drifts(x: torch.Tensor, n_pass: int, n: int) -> torch.Tensor:
+    """Drifts 0 .. n_pass*(n-1)-1 (tree units; ``n`` = rows rounded up to a power of two) by shearing row t
+    by j*t channels, pass j: (..., D, F)."""
     *lead, rows, width = x.shape
-    n = 1 << max(rows - 1, 1).bit_length()
     sheared = x.new_zeros((n_pass, *lead, n, width))
     for j in range(n_pass):
         for t in range(rows):
@@ -81,7 +82,7 @@ def _positive_drifts(x: torch.Tensor, n_pass: int) -> tuple[torch.Tensor, int]:
             if s < width:
                 sheared[j, ..., t, : width - s] = x[..., t, s:]
     tree = taylor_tree(sheared)[..., : n - 1, :]  # d = n-1 is the next pass's d = 0
-    return tree.movedim(0, -3).reshape(*lead, n_pass * (n - 1), width), n
+    return tree.movedim(0, -3).reshape(*lead, n_pass * (n - 1), width)
 
 
 def drift_maps(panels: torch.Tensor, max_drift: float) -> tuple[torch.Tensor, list[float]]:
@@ -95,8 +96,8 @@ def drift_maps(panels: torch.Tensor, max_drift: float) -> tuple[torch.Tensor, li
     n = 1 << max(rows - 1, 1).bit_length()
     step = rows / (n - 1)
     n_pass = max(1, math.ceil(max_drift / (step * (n - 1)) * (1 + 1e-9)))
-    pos, _ = _positive_drifts(panels, n_pass)
-    neg, _ = _positive_drifts(panels.flip(-1), n_pass)
+    pos = _positive_drifts(panels, n_pass, n)
+    neg = _positive_drifts(panels.flip(-1), n_pass, n)
     keep = int(math.floor(max_drift / step + 1e-9)) + 1  # tree drifts 0 .. keep-1 are within max_drift
     keep = min(keep, pos.shape[-2])
     neg = neg[..., 1:keep, :].flip(-1).flip(-2)  # start channel f <-> F-1-f and the drift sign flip
@@ -216,6 +217,6 @@ class DriftSearch(nn.Module):
             veto = off_same
             for i, q in enumerate(OFF_PANELS):
                 veto = torch.maximum(veto, _along(off[:, i], key, q - anchor))
-            found = torch.stack([(evidence - w * veto).flatten(1).amax(dim=1) for w in (1.0, 0.5, 0.0)], dim=1)
+            found = torch.stack([(evidence - w * veto).flatten(1).amax(dim=1) for w in VETO_WEIGHTS], dim=1)
             best = torch.maximum(best, found)
         return best / self.scale

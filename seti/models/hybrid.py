@@ -17,14 +17,24 @@ from seti.models.drift_search import PANELS, DriftSearch
 from seti.resample import resize
 
 
+def check_cnn_size(size) -> tuple[int, int] | None:
+    """``model.hybrid.cnn_size`` as (height, width), or None; refused unless both are >= 8 and the height is
+    divisible by 6 (one share per panel)."""
+    if size is None:
+        return None
+    checked = tuple(int(v) for v in size)
+    if len(checked) != 2 or min(checked) < 8 or checked[0] % PANELS:
+        raise ValueError(
+            f"model.hybrid.cnn_size must be [height, width], both >= 8 with the height divisible by {PANELS} "
+            f"(one share per panel), or null; got {list(size)}"
+        )
+    return checked
+
+
 def panel_resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(B, 1, 6*T, F) stacked panels -> (B, 1, height, width), each panel area-resized on its own (rows never
     mix across panels), so the CNN gets the same layout at lower resolution."""
-    height, width = size
-    if height % PANELS:
-        raise ValueError(
-            f"model.hybrid.cnn_size height must be divisible by {PANELS} (one share per panel), got {height}"
-        )
+    height, width = check_cnn_size(size)
     b, c, rows, channels = image.shape
     if (rows, channels) == (height, width):
         return image
